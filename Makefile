@@ -1,0 +1,58 @@
+# Hearth's one task runner. `make run` serves Hearth; `make test` runs the whole suite.
+# Both install what they need first: uv (into .tools/ if it is not on PATH), then the
+# locked dependencies (into .venv/).
+
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+RUN := $(UV) run --locked --no-sync
+
+.DEFAULT_GOAL := help
+.PHONY: help run test pytest lint fmt typecheck migrate check requirements bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
+
+.tools/bin/uv:
+	@scripts/bootstrap-uv.sh $(PYTHON) $(UV_VERSION)
+
+.venv/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --locked
+	@touch $@
+
+.env: | .venv/.synced
+	$(RUN) hearth init
+
+run: .venv/.synced .env ## serve Hearth at http://127.0.0.1:8000 (embedded PostgreSQL unless DATABASE_URL is set)
+	$(RUN) hearth serve
+
+test: lint typecheck pytest ## lint, type-check and run every test (needs PostgreSQL and Redis, see README)
+
+pytest: .venv/.synced ## run the tests only
+	$(RUN) pytest
+
+lint: .venv/.synced ## ruff check and ruff format --check
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+
+fmt: .venv/.synced ## format the code and apply safe fixes
+	$(RUN) ruff format .
+	$(RUN) ruff check --fix .
+
+typecheck: .venv/.synced ## mypy, strict
+	$(RUN) mypy
+
+migrate: .venv/.synced .env ## apply database migrations
+	$(RUN) hearth migrate
+
+check: .venv/.synced ## check each component once (exit 1 unless all is ok)
+	$(RUN) hearth check
+
+requirements: .venv/.synced ## regenerate requirements.txt from uv.lock
+	$(UV) export --locked --no-dev --no-emit-project --quiet -o requirements.txt
+
+bench: .venv/.synced ## measure start-up, memory and /health throughput
+	$(RUN) python bench/run.py
+
+clean: ## remove the virtual environments and caches (keeps .env and data/)
+	rm -rf .venv .tools .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Hearth: the core of a self-hosted, privacy-first Python service."""

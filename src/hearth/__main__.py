@@ -1,0 +1,7 @@
+"""``python -m hearth`` runs the ``hearth`` command."""
+
+import sys
+
+from hearth.cli import main
+
+sys.exit(main())

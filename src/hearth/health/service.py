@@ -1,0 +1,124 @@
+"""Run the registered health checks concurrently, briefly cached and shared between callers.
+
+A storm of probes costs one check per component per cache period: callers that arrive
+while a check is running wait for that same run instead of starting another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+
+from hearth.config.urls import mask_url_password
+from hearth.health.schemas import CheckResult, HealthReport, OverallStatus
+from hearth.log import get_logger
+
+log = get_logger(__name__)
+
+Check = Callable[[], Awaitable[CheckResult]]
+
+
+@dataclass
+class _Registered:
+    name: str
+    check: Check
+    critical: bool
+    timeout: float
+    result: CheckResult | None = None
+    finished_at: float = 0.0
+    running: asyncio.Task[CheckResult] | None = field(default=None, repr=False)
+
+
+class HealthService:
+    """A registry of named checks and the logic that turns their results into a status."""
+
+    def __init__(self, *, version: str, budget: float = 2.0, cache_seconds: float = 2.0) -> None:
+        self.version = version
+        self.budget = budget
+        self.cache_seconds = cache_seconds
+        self._checks: dict[str, _Registered] = {}
+
+    def register(self, name: str, check: Check, *, critical: bool, timeout: float) -> None:
+        """Add a check. ``timeout`` bounds it; a critical one failing makes the status ``down``."""
+        self._checks[name] = _Registered(name, check, critical, min(timeout, self.budget))
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._checks)
+
+    @property
+    def critical_names(self) -> list[str]:
+        return [name for name, entry in self._checks.items() if entry.critical]
+
+    async def run(self, names: Iterable[str] | None = None) -> dict[str, CheckResult]:
+        """Results of the named checks (all by default), within the time budget."""
+        entries = [self._checks[name] for name in (names or self._checks)]
+        tasks = {entry.name: self._result_task(entry) for entry in entries}
+        pending = [task for task in tasks.values() if not task.done()]
+        if pending:
+            # asyncio.wait never cancels: a slow check keeps running for the next caller.
+            await asyncio.wait(pending, timeout=self.budget)
+        return {name: self._result_of(task) for name, task in tasks.items()}
+
+    async def report(self) -> HealthReport:
+        """Every check, with the overall status the health contract defines."""
+        results = await self.run()
+        return HealthReport(status=self.overall(results), version=self.version, checks=results)
+
+    def overall(self, results: dict[str, CheckResult]) -> OverallStatus:
+        """``down`` if a critical check is unreachable, ``degraded`` if an optional one is."""
+        failing = [name for name, result in results.items() if result.status == "unreachable"]
+        if any(self._checks[name].critical for name in failing):
+            return "down"
+        return "degraded" if failing else "ok"
+
+    def _result_task(self, entry: _Registered) -> asyncio.Future[CheckResult]:
+        fresh = time.monotonic() - entry.finished_at < self.cache_seconds
+        if entry.result is not None and fresh:
+            done: asyncio.Future[CheckResult] = asyncio.get_running_loop().create_future()
+            done.set_result(entry.result)
+            return done
+        if entry.running is None or entry.running.done():
+            entry.running = asyncio.create_task(self._execute(entry), name=f"health:{entry.name}")
+        return entry.running
+
+    def _result_of(self, task: asyncio.Future[CheckResult]) -> CheckResult:
+        if task.done():
+            return task.result()
+        return CheckResult(
+            status="unreachable",
+            detail=f"no answer within the {self.budget:g} s health budget",
+            latency_ms=self.budget * 1000,
+        )
+
+    async def _execute(self, entry: _Registered) -> CheckResult:
+        started = time.perf_counter()
+        try:
+            result = await asyncio.wait_for(entry.check(), timeout=entry.timeout)
+        except TimeoutError:
+            result = CheckResult.timed(
+                "unreachable", f"no answer within {entry.timeout:g} s", started
+            )
+        except Exception as exc:  # a check must report, never raise
+            log.warning("health_check_error", service=entry.name, exc_info=True)
+            detail = mask_url_password(f"{type(exc).__name__}: {exc}")
+            result = CheckResult.timed("unreachable", detail, started)
+        self._log(entry, result)
+        entry.result, entry.finished_at = result, time.monotonic()
+        return result
+
+    @staticmethod
+    def _log(entry: _Registered, result: CheckResult) -> None:
+        # INFO when a component changes state, DEBUG for repeats: probes run every few
+        # seconds and an operator wants the changes, not thousands of identical lines.
+        changed = entry.result is None or entry.result.status != result.status
+        emit = log.info if changed else log.debug
+        emit(
+            "health_check",
+            service=entry.name,
+            status=result.status,
+            detail=result.detail,
+            latency_ms=result.latency_ms,
+        )

@@ -1,0 +1,84 @@
+"""Keep secrets out of log lines, whatever shape the line takes."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from structlog.typing import EventDict, WrappedLogger
+
+from hearth.config.urls import mask_url_password
+
+MASK = "***"
+
+# A value is masked whole when its key contains one of these words, at any depth.
+SENSITIVE_KEY = re.compile(
+    r"token|secret|password|passwd|key|credential|authorization|cookie", re.I
+)
+
+# Shorter values would mask ordinary words all over the logs; the mask itself must also be
+# shorter than any secret so that masking always terminates (see ``_scrub_literals``).
+MIN_SECRET_LENGTH = len(MASK) + 1
+
+_PLAIN_TYPES = (bool, int, float, type(None))
+_MAX_ROUNDS = 8
+
+
+class Redactor:
+    """A structlog processor that masks secrets in every value of an event.
+
+    Three rules, applied at any depth of dicts, lists and tuples:
+    values under a sensitive-looking key; passwords inside URLs; and any literal
+    occurrence of a configured secret's value, in values and in keys.
+    """
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._pattern: re.Pattern[str] | None = None
+        self.set_secrets(secrets)
+
+    def set_secrets(self, secrets: Iterable[str]) -> None:
+        """Replace the configured secret values that are masked wherever they appear."""
+        usable = sorted({s for s in secrets if len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True)
+        self._pattern = re.compile("|".join(map(re.escape, usable))) if usable else None
+
+    def __call__(self, logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
+        return {self.scrub_text(str(k)): self._redact(k, v) for k, v in event_dict.items()}
+
+    def _redact(self, key: Any, value: Any) -> Any:
+        if isinstance(key, str) and SENSITIVE_KEY.search(key) and value is not None:
+            return MASK
+        return self.redact_value(value)
+
+    def redact_value(self, value: Any) -> Any:
+        """Mask secrets inside one value (recursing into containers)."""
+        if isinstance(value, str):
+            return self.scrub_text(value)
+        if isinstance(value, _PLAIN_TYPES):
+            return value
+        if isinstance(value, Mapping):
+            return {self.scrub_text(str(k)): self._redact(k, v) for k, v in value.items()}
+        if isinstance(value, (list, tuple, set, frozenset)):
+            return [self.redact_value(item) for item in value]
+        # Anything else would be rendered through its str() or repr(); scrub that text.
+        return self.scrub_text(str(value))
+
+    def scrub_text(self, text: str) -> str:
+        """Mask URL passwords and configured secrets inside a piece of text."""
+        for _ in range(_MAX_ROUNDS):
+            scrubbed = self._scrub_literals(mask_url_password(text))
+            if scrubbed == text:
+                return text
+            text = scrubbed
+        return MASK  # Never seen; if the rules ever chase each other, hide the whole text.
+
+    def _scrub_literals(self, text: str) -> str:
+        # Every replacement shortens the text, so repeating until nothing matches ends;
+        # repeating matters because masking can join two halves of a secret together.
+        if self._pattern is None:
+            return text
+        while True:
+            replaced = self._pattern.sub(MASK, text)
+            if replaced == text:
+                return text
+            text = replaced

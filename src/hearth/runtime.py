@@ -1,0 +1,109 @@
+"""The long-lived resources of a Hearth process: built together, closed together.
+
+The web app's lifespan opens a runtime to serve; ``hearth check`` opens one to look
+around without starting or migrating anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+
+import httpx
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from hearth.config.settings import Settings
+from hearth.db import engine as db_engine
+from hearth.db import migrate
+from hearth.db.embedded import EmbeddedPostgres
+from hearth.health.service import HealthService
+from hearth.llm.adapter import LLMAdapter, UnconfiguredLLM
+from hearth.llm.ollama import OllamaAdapter
+from hearth.log import get_logger
+from hearth.redis import adapter as redis_adapter
+from hearth.version import hearth_version
+
+log = get_logger(__name__)
+
+
+@dataclass
+class Runtime:
+    """What request handlers and commands reach through dependencies."""
+
+    settings: Settings
+    health: HealthService
+    engine: AsyncEngine | None
+    redis: Redis | None
+    http: httpx.AsyncClient
+    llm: LLMAdapter
+    migrated: bool = False
+
+
+@asynccontextmanager
+async def open_runtime(settings: Settings, *, serving: bool) -> AsyncIterator[Runtime]:
+    """Build every resource; close them all on exit, in reverse order.
+
+    ``serving``: start the embedded database if it is the one configured, wait for the
+    database with retries and apply migrations (``MIGRATE_ON_START``). Otherwise only
+    connect to what is already running.
+    """
+    async with AsyncExitStack() as stack:
+        engine, unavailable = await _database_engine(settings, stack, serving=serving)
+        if engine is not None:
+            stack.push_async_callback(engine.dispose)
+            if serving:
+                await db_engine.connect_with_retry(
+                    engine,
+                    attempts=settings.db_connect_attempts,
+                    delay=settings.db_connect_delay_seconds,
+                )
+
+        redis = redis_adapter.create_client(settings.redis_url) if settings.redis_url else None
+        if redis is not None:
+            stack.push_async_callback(redis.aclose)
+        http = await stack.enter_async_context(httpx.AsyncClient())
+        llm: LLMAdapter = (
+            OllamaAdapter(settings.llm_endpoint, http)
+            if settings.llm_endpoint
+            else UnconfiguredLLM()
+        )
+
+        health = HealthService(
+            version=hearth_version(),
+            budget=settings.health_budget_seconds,
+            cache_seconds=settings.health_cache_seconds,
+        )
+        database = db_engine.DatabaseAdapter(engine, unavailable=unavailable)
+        redis_check = redis_adapter.RedisAdapter(redis, settings.redis_url)
+        health.register("db", database.check, critical=True, timeout=1.5)
+        health.register("redis", redis_check.check, critical=False, timeout=1.5)
+        health.register("llm", llm.check, critical=False, timeout=1.5)
+
+        runtime = Runtime(settings, health, engine, redis, http, llm)
+        if serving and engine is not None and settings.migrate_on_start:
+            await migrate.upgrade_to_head(engine)
+            runtime.migrated = True
+        yield runtime
+
+
+async def _database_engine(
+    settings: Settings, stack: AsyncExitStack, *, serving: bool
+) -> tuple[AsyncEngine | None, str]:
+    """The engine for the configured database, or None and why there is none."""
+    url = settings.database_url
+    if url is None:
+        embedded = EmbeddedPostgres(settings.hearth_data_dir)
+        if serving:
+            url = await asyncio.to_thread(embedded.start)
+            stack.push_async_callback(asyncio.to_thread, embedded.stop)
+        else:
+            url = embedded.running_url()
+            if url is None:
+                return None, (
+                    f"embedded PostgreSQL is not running under {embedded.pgdata}; "
+                    "start Hearth with `hearth serve` (or `make run`)"
+                )
+    return db_engine.create_engine(url), ""

@@ -1,0 +1,78 @@
+"""Errors as JSON for API clients: a status, a reason, the request id; never a traceback."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from hearth.errors import HearthError
+
+_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    422: "invalid_input",
+    429: "too_many_requests",
+    500: "internal_error",
+    503: "unavailable",
+}
+
+
+def error_response(
+    status: int, detail: str, *, errors: list[dict[str, Any]] | None = None
+) -> JSONResponse:
+    """The one error shape: ``{"error", "detail", "request_id"[, "errors"]}``."""
+    body: dict[str, Any] = {
+        "error": _CODES.get(status, "error"),
+        "detail": detail,
+        "request_id": structlog.contextvars.get_contextvars().get("request_id"),
+    }
+    if errors:
+        body["errors"] = errors
+    return JSONResponse(body, status_code=status)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    detail = str(exc.detail)
+    if exc.status_code == 404 and detail == "Not Found":
+        detail = f"Nothing at {request.method} {request.url.path}"
+    elif exc.status_code == 405:
+        detail = f"{request.method} is not allowed on {request.url.path}"
+    response = error_response(exc.status_code, detail)
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    # Inputs are left out: they may hold a password someone typed into the wrong field.
+    errors = [
+        {"field": ".".join(str(part) for part in error["loc"]), "message": error["msg"]}
+        for error in exc.errors()
+    ]
+    fields = ", ".join(error["field"] for error in errors)
+    return error_response(422, f"Invalid input: {fields}", errors=errors)
+
+
+async def _hearth_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HearthError)
+    return error_response(exc.status_code, exc.message)
+
+
+def register_error_handlers(app: FastAPI) -> None:
+    """JSON for 4xx and expected errors; unexpected ones become a logged 500 in the
+    request middleware."""
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HearthError, _hearth_error)

@@ -1,0 +1,55 @@
+"""Run the web app under Uvicorn, with Hearth's logging and exit codes."""
+
+from __future__ import annotations
+
+import logging
+import signal
+
+import uvicorn
+
+from hearth.config.settings import Settings
+from hearth.log import configure_logging, get_logger
+from hearth.version import hearth_version
+from hearth.web.app import create_app
+
+log = get_logger(__name__)
+
+
+class _HideStartupTraceback(logging.Filter):
+    """Uvicorn logs the traceback of a failed lifespan start-up. When the failure is a
+    ``StartupError``, Hearth has already logged its reason in one line: drop the repeat."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "hearth.errors.StartupError" not in record.getMessage()
+
+
+def run(settings: Settings) -> int:
+    """Serve until stopped (Ctrl-C or SIGTERM); 0 after a clean stop, 1 if start-up failed."""
+    configure_logging(
+        level=settings.log_level,
+        fmt=settings.log_format,
+        service=settings.service_name,
+        secrets=settings.secret_values(),
+    )
+    logging.getLogger("uvicorn.error").addFilter(_HideStartupTraceback())
+    log.info("hearth_starting", version=hearth_version(), settings=settings.public_summary())
+
+    config = uvicorn.Config(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,  # logging is configured above, through the redacting pipeline
+        access_log=False,  # the request middleware logs each request with its request id
+        server_header=False,
+        lifespan="on",
+    )
+    server = uvicorn.Server(config)
+    # Uvicorn shuts down gracefully on SIGTERM, then raises the signal again so that the
+    # previous handler runs. SIGTERM is how Docker and systemd stop a service: once the
+    # shutdown is clean, exit 0 instead of dying by the signal.
+    signal.signal(signal.SIGTERM, lambda signum, frame: None)
+    try:
+        server.run()
+    except SystemExit:  # uvicorn exits with status 3 when the lifespan start-up fails
+        return 1
+    return 0 if server.started else 1
