@@ -8,6 +8,7 @@ file, systemd credentials (``$CREDENTIALS_DIRECTORY``), Docker secrets (``/run/s
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -21,7 +22,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from hearth.config.urls import mask_url_password, normalize_database_url
+from hearth.config.urls import mask_url_password, normalize_database_url, split_url
 
 # Written into .env.example so that copying the example without editing it is refused.
 SECRET_KEY_PLACEHOLDER = "replace-me-with-the-output-of-hearth-init-0000000000"  # noqa: S105
@@ -67,12 +68,6 @@ class SecretFileVariablesSource(PydanticBaseSettingsSource):
             path = self._variables.get(file_variable)
             if not path:
                 continue
-            if name in os.environ:
-                return (
-                    UnreadableSecretFile(file_variable, path, f"{name} is set as well; keep one"),
-                    field_name,
-                    False,
-                )
             try:
                 return Path(path).read_text(encoding="utf-8").rstrip("\r\n"), field_name, False
             except (OSError, UnicodeDecodeError) as exc:
@@ -234,7 +229,7 @@ class Settings(BaseSettings):
     def _valid_redis_url(cls, value: str | None) -> str | None:
         if value is None or not value.strip():
             return None
-        parts = urlsplit(value.strip())
+        parts = split_url(value.strip(), "redis://host:6379/0")
         if parts.scheme not in ("redis", "rediss", "unix") or not (parts.hostname or parts.path):
             raise PydanticCustomError(
                 "redis_url", "must look like redis://host:6379/0 (or rediss:// for TLS)"
@@ -246,7 +241,7 @@ class Settings(BaseSettings):
     def _valid_llm_endpoint(cls, value: str | None) -> str | None:
         if value is None or not value.strip():
             return None
-        parts = urlsplit(value.strip())
+        parts = split_url(value.strip(), "http://127.0.0.1:11434")
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise PydanticCustomError(
                 "http_url", "must be an http:// or https:// URL, e.g. http://127.0.0.1:11434"
@@ -262,6 +257,13 @@ class Settings(BaseSettings):
     @classmethod
     def _lower_log_format(cls, value: Any) -> Any:
         return value.lower() if isinstance(value, str) else value
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        # URLs may carry a password; repr() ends up in tracebacks and debug output.
+        for name, value in super().__repr_args__():
+            if isinstance(value, str) and "://" in value:
+                value = mask_url_password(value)
+            yield name, value
 
     @property
     def embedded_database(self) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 from pydantic_core import PydanticCustomError
 
@@ -37,13 +37,27 @@ def without_credentials(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
+def split_url(value: str, example: str) -> SplitResult:
+    """``urlsplit`` for settings: a malformed URL becomes a readable validation error."""
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 (parses the port, raising on a bad one)
+    except ValueError as exc:
+        raise PydanticCustomError(
+            "url",
+            "is not a valid URL ({reason}); expected something like {example}",
+            {"reason": str(exc), "example": example},
+        ) from None
+    return parts
+
+
 def normalize_database_url(value: str) -> str:
     """Check a PostgreSQL URL and return it with the psycopg 3 driver named.
 
     Accepts ``postgres://``, ``postgresql://`` and ``postgresql+psycopg://``.
     """
     url = value.strip()
-    parts = urlsplit(url)
+    parts = split_url(url, "postgresql://user:password@host:5432/hearth")
     driver = _DATABASE_SCHEMES.get(parts.scheme.lower())
     if driver is None:
         shown = parts.scheme or url[:20]
@@ -53,13 +67,6 @@ def normalize_database_url(value: str) -> str:
             "(got scheme '{scheme}')",
             {"scheme": shown},
         )
-    try:
-        port = parts.port
-    except ValueError:
-        raise PydanticCustomError(
-            "database_url", "has a port that is not a number between 1 and 65535"
-        ) from None
-    del port
     if not parts.hostname and "host=" not in parts.query:
         raise PydanticCustomError(
             "database_url",

@@ -26,7 +26,8 @@ _QUIET_LOGGERS = {
 # Loggers that install handlers of their own; Hearth routes them through the root instead.
 _ROUTED_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "alembic", "sqlalchemy")
 
-# The one redactor, so the secrets it knows can be updated after logging is configured.
+# Processors with state live once per process: structlog caches loggers on first use, so a
+# later configure_logging() updates these objects instead of replacing them.
 _redactor = Redactor()
 
 
@@ -39,6 +40,9 @@ class _AddService:
     def __call__(self, logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
         event_dict.setdefault("service", self.service)
         return event_dict
+
+
+_add_service = _AddService("hearth")
 
 
 def configure_logging(
@@ -57,6 +61,7 @@ def configure_logging(
     """
     output = stream or sys.stdout
     _redactor.set_secrets(secrets)
+    _add_service.service = service
     use_console = fmt == "console" or (fmt == "auto" and output.isatty())
 
     shared: list[Processor] = [
@@ -65,7 +70,7 @@ def configure_logging(
         structlog.stdlib.add_logger_name,
         structlog.stdlib.PositionalArgumentsFormatter(),
         structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp"),
-        _AddService(service),
+        _add_service,
         structlog.processors.StackInfoRenderer(),
     ]
     renderer: Processor = (

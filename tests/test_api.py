@@ -1,0 +1,155 @@
+"""The HTTP contract of the probes and of errors, through the real app and its lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+
+import httpx
+import pytest
+
+from hearth.config.settings import Settings
+from hearth.version import hearth_version
+from hearth.web.app import create_app
+from tests.conftest import served
+from tests.support.fake_llm import fake_ollama
+from tests.support.services import free_port
+
+ClientFor = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
+
+
+async def test_health_reports_every_component(client_for: ClientFor) -> None:
+    with fake_ollama() as ollama:
+        async with client_for(llm_endpoint=ollama.url) as client:
+            response = await client.get("/health")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok"
+    assert body["version"] == hearth_version()
+    assert set(body["checks"]) == {"db", "redis", "llm"}
+    for result in body["checks"].values():
+        assert result["status"] == "ok"
+        assert set(result) == {"status", "detail", "latency_ms"}
+
+
+async def test_healthz_is_flat(client_for: ClientFor) -> None:
+    async with client_for() as client:
+        response = await client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "db": "ok", "redis": "ok", "llm": "unconfigured"}
+
+
+async def test_optional_components_down_degrade_but_stay_ready(client_for: ClientFor) -> None:
+    dead_redis = f"redis://127.0.0.1:{free_port()}/0"
+    dead_llm = f"http://127.0.0.1:{free_port()}"
+    async with client_for(redis_url=dead_redis, llm_endpoint=dead_llm) as client:
+        health = await client.get("/health")
+        healthz = await client.get("/healthz")
+        ready = await client.get("/readyz")
+        live = await client.get("/livez")
+    assert health.status_code == 200
+    assert health.json()["status"] == "degraded"
+    assert health.json()["checks"]["redis"]["status"] == "unreachable"
+    assert health.json()["checks"]["llm"]["status"] == "unreachable"
+    assert healthz.status_code == 200
+    assert healthz.json()["status"] == "degraded"
+    assert ready.status_code == 200
+    assert ready.json()["status"] == "ready"
+    assert live.json() == {"status": "ok"}
+
+
+async def test_readyz_waits_for_migrations_run_elsewhere(
+    make_settings: Callable[..., Settings], fresh_database: str
+) -> None:
+    """With MIGRATE_ON_START=false, /readyz is 503 until someone runs `hearth migrate`."""
+    from hearth.config.urls import normalize_database_url
+    from hearth.db.engine import create_engine
+    from hearth.db.migrate import upgrade_to_head
+
+    settings = make_settings(database_url=fresh_database, migrate_on_start=False)
+    async with served(create_app(settings)) as client:
+        before = await client.get("/readyz")
+        engine = create_engine(normalize_database_url(fresh_database))
+        await upgrade_to_head(engine)
+        await engine.dispose()
+        after = await client.get("/readyz")
+    assert before.status_code == 503
+    assert "migrations are pending" in before.json()["reason"]
+    assert after.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "error"),
+    [
+        ("GET", "/no/such/page", 404, "not_found"),
+        ("POST", "/health", 405, "method_not_allowed"),
+        ("DELETE", "/readyz", 405, "method_not_allowed"),
+    ],
+)
+async def test_api_errors_are_json(
+    client_for: ClientFor, method: str, path: str, status: int, error: str
+) -> None:
+    async with client_for() as client:
+        response = await client.request(method, path)
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/json"
+    body = response.json()
+    assert body["error"] == error
+    assert body["detail"]
+    assert body["request_id"] == response.headers["X-Request-ID"]
+    if status == 405:
+        assert "GET" in response.headers["Allow"]
+
+
+async def test_validation_errors_are_json_without_the_input(
+    make_settings: Callable[..., Settings],
+) -> None:
+    app = create_app(make_settings())
+
+    @app.get("/test/items/{item_id}")
+    async def item(item_id: int, password: int) -> dict[str, int]:
+        return {"item_id": item_id}
+
+    async with served(app) as client:
+        response = await client.get("/test/items/abc", params={"password": "typed-by-mistake"})
+    assert response.status_code == 422
+    body = response.json()
+    assert body["error"] == "invalid_input"
+    assert {e["field"] for e in body["errors"]} == {"path.item_id", "query.password"}
+    assert "typed-by-mistake" not in response.text
+
+
+async def test_unexpected_errors_are_a_json_500_without_traceback(
+    make_settings: Callable[..., Settings],
+) -> None:
+    app = create_app(make_settings())
+
+    @app.get("/test/explode")
+    async def explode() -> None:
+        raise RuntimeError("internal detail that must stay in the logs")
+
+    async with served(app) as client:
+        response = await client.get("/test/explode")
+    assert response.status_code == 500
+    assert response.json() == {
+        "error": "internal_error",
+        "detail": "Internal server error",
+        "request_id": response.headers["X-Request-ID"],
+    }
+    assert "Traceback" not in response.text
+    assert "internal detail" not in response.text
+
+
+async def test_nothing_connects_at_import_or_creation(
+    make_settings: Callable[..., Settings],
+) -> None:
+    """create_app() opens nothing: resources exist only inside the lifespan."""
+    settings = make_settings(database_url=f"postgresql://nobody@127.0.0.1:{free_port()}/none")
+    app = create_app(settings)
+    assert not hasattr(app.state, "runtime")
+
+
+async def test_openapi_lists_the_probes(client_for: ClientFor) -> None:
+    async with client_for() as client:
+        schema = (await client.get("/openapi.json")).json()
+    assert {"/health", "/healthz", "/livez", "/readyz"} <= set(schema["paths"])
