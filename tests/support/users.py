@@ -28,7 +28,7 @@ def ensure_user() -> pwd.struct_passwd:
         return pwd.getpwnam(USER)
 
 
-def _uv() -> str:
+def uv_executable() -> str:
     for candidate in (os.environ.get("UV"), shutil.which("uv"), str(ROOT / ".tools/bin/uv")):
         if candidate and Path(candidate).exists():
             return candidate
@@ -47,7 +47,7 @@ def build_user_venv() -> Path:
     home = Path(tempfile.mkdtemp(prefix="hearth-user-"))
     home.chmod(0o755)
     venv = home / "venv"
-    uv = _uv()
+    uv = uv_executable()
     env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never"}
     env.pop("VIRTUAL_ENV", None)
     subprocess.run([uv, "venv", "--quiet", "--python", _python(), str(venv)], check=True, env=env)
