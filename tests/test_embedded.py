@@ -83,6 +83,26 @@ def test_embedded_database_serves_with_pgvector_and_stops_on_ctrl_c(
     assert not _postgres_processes(pgdata)
 
 
+def test_a_killed_server_does_not_leave_the_database_running_forever(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    """After `kill -9` the database survives; the next Hearth adopts it and stops it."""
+    env = clean_environment(HEARTH_DATA_DIR=str(data_dir))
+    pgdata = data_dir / "postgres"
+    with hearth_server(env, tmp_path, free_port()) as crashed:
+        crashed.wait_until("/readyz", 200)
+        crashed.process.kill()
+        crashed.process.wait()
+    assert _postgres_processes(pgdata)
+
+    with hearth_server(env, tmp_path, free_port()) as server:
+        server.wait_until("/readyz", 200)
+        [dropped] = server.events("embedded_postgres_stale_users_dropped")
+        assert dropped["dead"] == [crashed.process.pid]
+        assert server.stop() == 0
+    assert not _postgres_processes(pgdata)
+
+
 def test_check_and_migrate_share_the_running_server(tmp_path: Path, data_dir: Path) -> None:
     env = clean_environment(HEARTH_DATA_DIR=str(data_dir))
     pgdata = data_dir / "postgres"

