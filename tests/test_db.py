@@ -17,7 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from hearth.config.urls import normalize_database_url
 from hearth.db.engine import DatabaseAdapter, connect_with_retry, create_engine
-from hearth.db.migrate import head_revision, schema_is_current, upgrade_to_head
+from hearth.db.migrate import (
+    HEAD_REVISION,
+    alembic_config,
+    current_revision,
+    schema_is_current,
+    upgrade_to_head,
+)
 from hearth.errors import StartupError
 from hearth.log import configure_logging
 from hearth.models import Setting
@@ -78,16 +84,39 @@ async def test_replicas_migrating_together_do_not_race(fresh_database: str) -> N
     engines = [create_engine(normalize_database_url(fresh_database)) for _ in range(4)]
     try:
         revisions = await asyncio.gather(*(upgrade_to_head(engine) for engine in engines))
-        assert revisions == [head_revision()] * 4
+        assert revisions == [HEAD_REVISION] * 4
         assert await schema_is_current(engines[0])
         async with engines[0].connect() as connection:
             versions = (
                 await connection.execute(sa.text("SELECT version_num FROM alembic_version"))
             ).all()
-        assert versions == [(head_revision(),)]
+        assert versions == [(HEAD_REVISION,)]
     finally:
         for engine in engines:
             await engine.dispose()
+
+
+def test_head_revision_constant_names_the_newest_migration() -> None:
+    """Start-up skips importing Alembic when the database is at HEAD_REVISION; a migration
+    added without moving HEAD_REVISION forward would never be applied."""
+    from alembic.script import ScriptDirectory
+
+    assert ScriptDirectory.from_config(alembic_config()).get_current_head() == HEAD_REVISION
+
+
+async def test_a_database_from_a_newer_hearth_is_refused_clearly(fresh_database: str) -> None:
+    engine = create_engine(normalize_database_url(fresh_database))
+    try:
+        await upgrade_to_head(engine)
+        async with engine.begin() as connection:
+            await connection.execute(sa.text("UPDATE alembic_version SET version_num = '9999'"))
+        assert await current_revision(engine) == "9999"
+        with pytest.raises(
+            StartupError, match="at revision 9999; this Hearth knows revisions up to"
+        ):
+            await upgrade_to_head(engine)
+    finally:
+        await engine.dispose()
 
 
 async def test_schema_is_not_current_before_migrations(fresh_database: str) -> None:

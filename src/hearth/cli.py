@@ -84,18 +84,35 @@ def _settings(**overrides: Any) -> Settings:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from hearth.web.server import run
+    from hearth.log import configure_logging, get_logger
+    from hearth.version import hearth_version
 
     settings = _settings(
         host=args.host, port=args.port, log_level=args.log_level, log_format=args.log_format
     )
+    configure_logging(
+        level=settings.log_level,
+        fmt=settings.log_format,
+        service=settings.service_name,
+        secrets=settings.secret_values(),
+    )
+    get_logger("hearth.cli").info(
+        "hearth_starting", version=hearth_version(), settings=settings.public_summary()
+    )
+    if settings.embedded_database:
+        from hearth.db.embedded import start_early
+
+        start_early(settings.hearth_data_dir)  # boots while the web stack is imported below
+
+    from hearth.web.server import run
+
     return run(settings)
 
 
 def _migrate(args: argparse.Namespace) -> int:
     import asyncio
 
-    from hearth.db.migrate import head_revision
+    from hearth.db.migrate import HEAD_REVISION
     from hearth.log import configure_logging
     from hearth.runtime import open_runtime
 
@@ -112,7 +129,7 @@ def _migrate(args: argparse.Namespace) -> int:
             pass
 
     asyncio.run(migrate())
-    print(f"Database is at revision {head_revision()}.")
+    print(f"Database is at revision {HEAD_REVISION}.")
     return EXIT_OK
 
 

@@ -9,10 +9,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import httpx
-from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hearth.config.settings import Settings
@@ -21,10 +20,13 @@ from hearth.db import migrate
 from hearth.db.embedded import EmbeddedPostgres
 from hearth.health.service import HealthService
 from hearth.llm.adapter import LLMAdapter, UnconfiguredLLM
-from hearth.llm.ollama import OllamaAdapter
 from hearth.log import get_logger
 from hearth.redis import adapter as redis_adapter
 from hearth.version import hearth_version
+
+if TYPE_CHECKING:
+    import httpx
+    from redis.asyncio import Redis
 
 log = get_logger(__name__)
 
@@ -37,9 +39,23 @@ class Runtime:
     health: HealthService
     engine: AsyncEngine | None
     redis: Redis | None
-    http: httpx.AsyncClient
     llm: LLMAdapter
     migrated: bool = False
+    _http: httpx.AsyncClient | None = field(default=None, repr=False)
+
+    def http_client(self) -> httpx.AsyncClient:
+        """The shared client for outbound HTTP (the LLM server), created on first use:
+        httpx and its TLS context cost about 10 MB that a Hearth without them need not pay."""
+        if self._http is None:
+            import httpx
+
+            self._http = httpx.AsyncClient()
+        return self._http
+
+    async def close_http_client(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
 
 
 @asynccontextmanager
@@ -64,25 +80,26 @@ async def open_runtime(settings: Settings, *, serving: bool) -> AsyncIterator[Ru
         redis = redis_adapter.create_client(settings.redis_url) if settings.redis_url else None
         if redis is not None:
             stack.push_async_callback(redis.aclose)
-        http = await stack.enter_async_context(httpx.AsyncClient())
-        llm: LLMAdapter = (
-            OllamaAdapter(settings.llm_endpoint, http)
-            if settings.llm_endpoint
-            else UnconfiguredLLM()
-        )
 
         health = HealthService(
             version=hearth_version(),
             budget=settings.health_budget_seconds,
             cache_seconds=settings.health_cache_seconds,
         )
+        runtime = Runtime(settings, health, engine, redis, UnconfiguredLLM())
+        stack.push_async_callback(runtime.close_http_client)
+        if settings.llm_endpoint:
+            from hearth.llm.ollama import OllamaAdapter  # imports httpx, only when needed
+
+            runtime.llm = OllamaAdapter(settings.llm_endpoint, runtime.http_client())
+
         database = db_engine.DatabaseAdapter(engine, unavailable=unavailable)
         redis_check = redis_adapter.RedisAdapter(redis, settings.redis_url)
         health.register("db", database.check, critical=True, timeout=1.5)
         health.register("redis", redis_check.check, critical=False, timeout=1.5)
-        health.register("llm", llm.check, critical=False, timeout=1.5)
+        # Through the runtime, so the check follows an adapter replaced while running.
+        health.register("llm", lambda: runtime.llm.check(), critical=False, timeout=1.5)
 
-        runtime = Runtime(settings, health, engine, redis, http, llm)
         if serving and engine is not None and settings.migrate_on_start:
             await migrate.upgrade_to_head(engine)
             runtime.migrated = True

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import subprocess
+import threading
 import warnings
+from concurrent.futures import Future
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -39,8 +41,14 @@ class EmbeddedPostgres:
     def start(self) -> str:
         """Start the server, or join one already running on this data dir; return its URL.
 
-        Blocks for about a second (several on the very first start, which runs initdb).
+        Blocks for about half a second (several on the very first start, which runs initdb),
+        less if ``start_early`` was called for this data dir.
         """
+        early = _early_starts.pop(self.data_dir, None)
+        self._server, url = early.result() if early else self._start_server()
+        return url
+
+    def _start_server(self) -> tuple[object, str]:
         with warnings.catch_warnings():
             # platformdirs warns when XDG_RUNTIME_DIR is unset (services, containers) and
             # then falls back to a private directory under /tmp, which is what we want.
@@ -57,11 +65,10 @@ class EmbeddedPostgres:
                 f"Embedded PostgreSQL could not start in {self.pgdata}: {reason}. "
                 f"Its log is {self.pgdata / 'log'}; or set DATABASE_URL to use another server."
             ) from None
-        self._server = server
         socket_dir = parse_qs(urlsplit(server.get_uri()).query)["host"][0]
         self._ensure_database(socket_dir)
         log.info("embedded_postgres_started", data_dir=str(self.pgdata), socket_dir=socket_dir)
-        return _sqlalchemy_url(socket_dir)
+        return server, _sqlalchemy_url(socket_dir)
 
     def stop(self) -> None:
         """Let go of the server; it stops when no other Hearth process still uses it."""
@@ -114,6 +121,29 @@ class EmbeddedPostgres:
             if not exists:
                 connection.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
                 log.info("embedded_database_created", database=DATABASE_NAME)
+
+
+# Starts begun by ``start_early``, by data dir, until ``EmbeddedPostgres.start`` adopts them.
+_early_starts: dict[Path, Future[tuple[object, str]]] = {}
+
+
+def start_early(data_dir: Path) -> None:
+    """Begin starting the server in a background thread, for ``start()`` to adopt later.
+
+    ``hearth serve`` calls this before it imports the web stack: PostgreSQL boots in another
+    process while this one spends its first second importing, instead of one after the other.
+    """
+    embedded = EmbeddedPostgres(data_dir)
+    future: Future[tuple[object, str]] = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(embedded._start_server())
+        except BaseException as exc:  # handed to whoever adopts the start
+            future.set_exception(exc)
+
+    _early_starts[embedded.data_dir] = future
+    threading.Thread(target=run, name="embedded-postgres-start", daemon=True).start()
 
 
 def _process_alive(pid: int) -> bool:

@@ -8,8 +8,7 @@ import signal
 import uvicorn
 
 from hearth.config.settings import Settings
-from hearth.log import configure_logging, get_logger
-from hearth.version import hearth_version
+from hearth.log import get_logger
 from hearth.web.app import create_app
 
 log = get_logger(__name__)
@@ -24,15 +23,11 @@ class _HideStartupTraceback(logging.Filter):
 
 
 def run(settings: Settings) -> int:
-    """Serve until stopped (Ctrl-C or SIGTERM); 0 after a clean stop, 1 if start-up failed."""
-    configure_logging(
-        level=settings.log_level,
-        fmt=settings.log_format,
-        service=settings.service_name,
-        secrets=settings.secret_values(),
-    )
+    """Serve until stopped (Ctrl-C or SIGTERM); 0 after a clean stop, 1 if start-up failed.
+
+    Logging must be configured already (``configure_logging``).
+    """
     logging.getLogger("uvicorn.error").addFilter(_HideStartupTraceback())
-    log.info("hearth_starting", version=hearth_version(), settings=settings.public_summary())
 
     config = uvicorn.Config(
         create_app(settings),
