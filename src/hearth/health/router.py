@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import SQLAlchemyError
 
 from hearth.db import migrate
@@ -21,9 +21,12 @@ _UNAVAILABLE: dict[int | str, dict[str, Any]] = {
 
 
 @router.get("/health", response_model=HealthReport)
-async def health(runtime: RuntimeDep) -> HealthReport:
+async def health(runtime: RuntimeDep) -> Response:
     """Every component's status, detail and latency. Always 200: read ``status``."""
-    return await runtime.health.report()
+    # Serialised here rather than by FastAPI, which would dump, re-validate and dump again:
+    # probes call this every few seconds and it should cost about what an empty route does.
+    report = await runtime.health.report()
+    return Response(report.model_dump_json(), media_type="application/json")
 
 
 @router.get("/healthz", responses=_UNAVAILABLE)

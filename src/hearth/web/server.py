@@ -6,6 +6,7 @@ import logging
 import signal
 
 import uvicorn
+from fastapi import FastAPI
 
 from hearth.config.settings import Settings
 from hearth.log import get_logger
@@ -22,15 +23,16 @@ class _HideStartupTraceback(logging.Filter):
         return "hearth.errors.StartupError" not in record.getMessage()
 
 
-def run(settings: Settings) -> int:
+def run(settings: Settings, app: FastAPI | None = None) -> int:
     """Serve until stopped (Ctrl-C or SIGTERM); 0 after a clean stop, 1 if start-up failed.
 
-    Logging must be configured already (``configure_logging``).
+    Logging must be configured already (``configure_logging``). ``app`` defaults to
+    ``create_app(settings)``; the benchmark passes one with an extra route.
     """
     logging.getLogger("uvicorn.error").addFilter(_HideStartupTraceback())
 
     config = uvicorn.Config(
-        create_app(settings),
+        app or create_app(settings),
         host=settings.host,
         port=settings.port,
         log_config=None,  # logging is configured above, through the redacting pipeline
