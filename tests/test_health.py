@@ -88,6 +88,26 @@ async def test_the_budget_bounds_a_request_even_if_a_check_ignores_cancellation(
     assert "0.2 s" in results["llm"].detail
 
 
+async def test_close_cancels_checks_still_running() -> None:
+    service = _service(budget=5)
+    cancelled = asyncio.Event()
+
+    async def hanging() -> CheckResult:
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return CheckResult(status="ok")
+
+    service.register("llm", hanging, critical=False, timeout=5)
+    request = asyncio.create_task(service.run())
+    await asyncio.sleep(0.1)  # the check is now running
+    await service.close()
+    assert cancelled.is_set()
+    assert (await request)["llm"].detail == "check cancelled: shutting down"
+
+
 async def test_a_check_that_raises_reports_unreachable() -> None:
     service = _service()
 

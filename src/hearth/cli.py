@@ -83,19 +83,25 @@ def _settings(**overrides: Any) -> Settings:
     return load_settings(**{key: value for key, value in overrides.items() if value is not None})
 
 
-def _serve(args: argparse.Namespace) -> int:
-    from hearth.log import configure_logging, get_logger
-    from hearth.version import hearth_version
+def _configure_logging(settings: Settings) -> None:
+    from hearth.log import configure_logging
 
-    settings = _settings(
-        host=args.host, port=args.port, log_level=args.log_level, log_format=args.log_format
-    )
     configure_logging(
         level=settings.log_level,
         fmt=settings.log_format,
         service=settings.service_name,
         secrets=settings.secret_values(),
     )
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from hearth.log import get_logger
+    from hearth.version import hearth_version
+
+    settings = _settings(
+        host=args.host, port=args.port, log_level=args.log_level, log_format=args.log_format
+    )
+    _configure_logging(settings)
     get_logger("hearth.cli").info(
         "hearth_starting", version=hearth_version(), settings=settings.public_summary()
     )
@@ -113,16 +119,10 @@ def _migrate(args: argparse.Namespace) -> int:
     import asyncio
 
     from hearth.db.migrate import HEAD_REVISION
-    from hearth.log import configure_logging
     from hearth.runtime import open_runtime
 
     settings = _settings(migrate_on_start=True)
-    configure_logging(
-        level=settings.log_level,
-        fmt=settings.log_format,
-        service=settings.service_name,
-        secrets=settings.secret_values(),
-    )
+    _configure_logging(settings)
 
     async def migrate() -> None:
         async with open_runtime(settings, serving=True):

@@ -86,6 +86,7 @@ async def open_runtime(settings: Settings, *, serving: bool) -> AsyncIterator[Ru
             budget=settings.health_budget_seconds,
             cache_seconds=settings.health_cache_seconds,
         )
+        stack.push_async_callback(health.close)
         runtime = Runtime(settings, health, engine, redis, UnconfiguredLLM())
         stack.push_async_callback(runtime.close_http_client)
         if settings.llm_endpoint:

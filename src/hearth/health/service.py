@@ -67,6 +67,13 @@ class HealthService:
         results = await self.run()
         return HealthReport(status=self.overall(results), version=self.version, checks=results)
 
+    async def close(self) -> None:
+        """Cancel the checks still running, before the clients they use are closed."""
+        running = [e.running for e in self._checks.values() if e.running and not e.running.done()]
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+
     def overall(self, results: dict[str, CheckResult]) -> OverallStatus:
         """``down`` if a critical check is unreachable, ``degraded`` if an optional one is."""
         failing = [name for name, result in results.items() if result.status == "unreachable"]
@@ -85,6 +92,8 @@ class HealthService:
         return entry.running
 
     def _result_of(self, task: asyncio.Future[CheckResult]) -> CheckResult:
+        if task.cancelled():
+            return CheckResult(status="unreachable", detail="check cancelled: shutting down")
         if task.done():
             return task.result()
         return CheckResult(

@@ -35,7 +35,7 @@ def run(settings: Settings, app: FastAPI | None = None) -> int:
         app or create_app(settings),
         host=settings.host,
         port=settings.port,
-        log_config=None,  # logging is configured above, through the redacting pipeline
+        log_config=None,  # keep the caller's logging: the redacting pipeline
         access_log=False,  # the request middleware logs each request with its request id
         server_header=False,
         lifespan="on",
