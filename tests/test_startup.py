@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from hearth.version import hearth_version
 from tests.support.postgres import OwnedPostgres
 from tests.support.process import clean_environment, hearth_server, json_lines, run_hearth
 from tests.support.services import free_port
@@ -58,6 +59,14 @@ def test_unreachable_database_is_retried_then_exit_1(tmp_path: Path) -> None:
     result = run_hearth("serve", "--port", str(free_port()), env=env, cwd=tmp_path)
     assert result.returncode == 1
     lines = json_lines(result.stdout)  # every line is JSON: no stray traceback
+    [starting] = [line for line in lines if line["event"] == "hearth_starting"]
+    assert starting["version"] == hearth_version()
+    assert (
+        starting["settings"]["database_url"]
+        == f"postgresql+psycopg://hearth:***@127.0.0.1:{port}/hearth"
+    )
+    assert starting["settings"]["db_connect_attempts"] == 3
+    assert "secret_key" not in starting["settings"]
     retries = [line for line in lines if line["event"] == "db_connect_retry"]
     assert [r["attempt"] for r in retries] == [1, 2]
     assert [r["delay_seconds"] for r in retries] == [0.1, 0.2]
