@@ -12,9 +12,16 @@ class HearthError(Exception):
 
     status_code: int = 500
 
-    def __init__(self, message: str, *, status_code: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
+        self.headers = headers or {}
         if status_code is not None:
             self.status_code = status_code
 

@@ -12,14 +12,18 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
+from hearth.config.service import ConfigService, EffectiveSetting
 from hearth.config.settings import Settings
 from hearth.db import engine as db_engine
 from hearth.db import migrate
 from hearth.db.embedded import EmbeddedPostgres
+from hearth.health.schemas import CheckResult
 from hearth.health.service import HealthService
 from hearth.llm.adapter import LLMAdapter, UnconfiguredLLM
+from hearth.llm.factory import LLMChoice, build_adapter
 from hearth.log import get_logger
 from hearth.redis import adapter as redis_adapter
 from hearth.version import hearth_version
@@ -39,9 +43,16 @@ class Runtime:
     health: HealthService
     engine: AsyncEngine | None
     redis: Redis | None
-    llm: LLMAdapter
+    config: ConfigService
     migrated: bool = False
+    llm: LLMAdapter = field(default_factory=UnconfiguredLLM)
+    _llm_choice: LLMChoice | None = field(default=None, repr=False)
     _http: httpx.AsyncClient | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self.sessions = (
+            async_sessionmaker(self.engine, expire_on_commit=False) if self.engine else None
+        )
 
     def http_client(self) -> httpx.AsyncClient:
         """The shared client for outbound HTTP (the LLM server), created on first use:
@@ -56,6 +67,36 @@ class Runtime:
         if self._http is not None:
             await self._http.aclose()
             self._http = None
+
+    async def runtime_settings(self) -> dict[str, EffectiveSetting]:
+        """The runtime settings in force; environment and defaults if the database is down."""
+        if self.sessions is None:
+            return self.config.defaults()
+        try:
+            async with self.sessions() as session:
+                return await self.config.get_all(session)
+        except (SQLAlchemyError, OSError):
+            return self.config.defaults()
+
+    async def current_llm(self) -> LLMAdapter:
+        """The LLM adapter for the settings in force, rebuilt when they change (on this
+        replica's config page or another's)."""
+        values = await self.runtime_settings()
+        choice = LLMChoice(values["llm_provider"].value, values["llm_endpoint"].value)
+        if choice != self._llm_choice:
+            api_key = self.settings.llm_api_key
+            key = api_key.get_secret_value() if api_key else None
+            self.llm = (
+                build_adapter(choice, self.http_client(), key)
+                if choice.endpoint
+                else UnconfiguredLLM()
+            )
+            self._llm_choice = choice
+        return self.llm
+
+    async def check_llm(self) -> CheckResult:
+        """The ``llm`` health check, always against the current settings."""
+        return await (await self.current_llm()).check()
 
 
 @asynccontextmanager
@@ -87,19 +128,14 @@ async def open_runtime(settings: Settings, *, serving: bool) -> AsyncIterator[Ru
             cache_seconds=settings.health_cache_seconds,
         )
         stack.push_async_callback(health.close)
-        runtime = Runtime(settings, health, engine, redis, UnconfiguredLLM())
+        runtime = Runtime(settings, health, engine, redis, ConfigService(settings))
         stack.push_async_callback(runtime.close_http_client)
-        if settings.llm_endpoint:
-            from hearth.llm.ollama import OllamaAdapter  # imports httpx, only when needed
-
-            runtime.llm = OllamaAdapter(settings.llm_endpoint, runtime.http_client())
 
         database = db_engine.DatabaseAdapter(engine, unavailable=unavailable)
         redis_check = redis_adapter.RedisAdapter(redis, settings.redis_url)
         health.register("db", database.check, critical=True, timeout=1.5)
         health.register("redis", redis_check.check, critical=False, timeout=1.5)
-        # Through the runtime, so the check follows an adapter replaced while running.
-        health.register("llm", lambda: runtime.llm.check(), critical=False, timeout=1.5)
+        health.register("llm", runtime.check_llm, critical=False, timeout=1.5)
 
         if serving and engine is not None and settings.migrate_on_start:
             await migrate.upgrade_to_head(engine)

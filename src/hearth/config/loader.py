@@ -30,7 +30,14 @@ _PLAIN = {
     "less_than_equal": "must be at most {le}",
 }
 
-_SECRET_FIELDS = {"secret_key", "admin_password", "database_url", "redis_url", "llm_endpoint"}
+_SECRET_FIELDS = {
+    "secret_key",
+    "admin_password",
+    "llm_api_key",
+    "database_url",
+    "redis_url",
+    "llm_endpoint",
+}
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationInfo, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 from pydantic_settings import (
@@ -22,6 +22,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from hearth.config.allowlist import ALLOWLIST, InvalidValue
 from hearth.config.urls import mask_url_password, normalize_database_url, split_url
 
 # Written into .env.example so that copying the example without editing it is refused.
@@ -139,12 +140,26 @@ class Settings(BaseSettings):
         default=None, description="Redis URL, e.g. redis://127.0.0.1:6379/0. Unset: not used."
     )
 
-    # LLM
+    # Runtime settings. Normally edited on the config page and kept in the database; set
+    # here, in the environment, they win and are locked on the page (see allowlist.py).
+    llm_provider: str | None = Field(default=None, description="ollama or openai.")
     llm_endpoint: str | None = Field(
         default=None,
         validation_alias=AliasChoices("llm_endpoint", "ollama_base_url"),
         description="Base URL of the LLM server, e.g. http://127.0.0.1:11434 for Ollama "
         "(OLLAMA_BASE_URL is accepted too). Unset: AI features are off.",
+    )
+    llm_model: str | None = Field(default=None, description="Chat model name.")
+    embedding_model: str | None = Field(default=None, description="Embedding model name.")
+    event_date: str | None = Field(default=None, description="A date, YYYY-MM-DD.")
+    llm_api_key: SecretStr | None = Field(
+        default=None, description="API key for an OpenAI-compatible server (never stored)."
+    )
+
+    # Operator console
+    session_cookie_secure: bool = Field(
+        default=False,
+        description="Send the session cookie over HTTPS only. Set true behind a TLS proxy.",
     )
 
     # Web server
@@ -236,17 +251,15 @@ class Settings(BaseSettings):
             )
         return value.strip()
 
-    @field_validator("llm_endpoint")
+    @field_validator(*ALLOWLIST)
     @classmethod
-    def _valid_llm_endpoint(cls, value: str | None) -> str | None:
+    def _valid_runtime_value(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is None or not value.strip():
-            return None
-        parts = split_url(value.strip(), "http://127.0.0.1:11434")
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise PydanticCustomError(
-                "http_url", "must be an http:// or https:// URL, e.g. http://127.0.0.1:11434"
-            )
-        return value.strip().rstrip("/")
+            return None  # empty counts as unset, as Compose writes ${VAR:-}
+        try:
+            return ALLOWLIST[str(info.field_name)].validate(value)
+        except InvalidValue as exc:
+            raise PydanticCustomError("runtime_value", str(exc)) from None
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -273,8 +286,9 @@ class Settings(BaseSettings):
     def secret_values(self) -> list[str]:
         """Every configured secret, for the log redaction to mask wherever it appears."""
         values = [self.secret_key.get_secret_value()]
-        if self.admin_password is not None:
-            values.append(self.admin_password.get_secret_value())
+        for secret in (self.admin_password, self.llm_api_key):
+            if secret is not None:
+                values.append(secret.get_secret_value())
         for url in (self.database_url, self.redis_url, self.llm_endpoint):
             if url and (password := urlsplit(url).password):
                 values.append(password)
@@ -284,7 +298,11 @@ class Settings(BaseSettings):
         """The settings safe to log and show: secrets left out, URL passwords masked."""
         summary: dict[str, Any] = {}
         for name, value in self.model_dump().items():
-            if isinstance(value, SecretStr) or name in {"secret_key", "admin_password"}:
+            if isinstance(value, SecretStr) or name in {
+                "secret_key",
+                "admin_password",
+                "llm_api_key",
+            }:
                 continue
             if isinstance(value, Path):
                 value = str(value)

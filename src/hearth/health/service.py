@@ -67,6 +67,28 @@ class HealthService:
         results = await self.run()
         return HealthReport(status=self.overall(results), version=self.version, checks=results)
 
+    async def latest(self, name: str) -> CheckResult:
+        """The last result without waiting for a new one (a stale one is refreshed in the
+        background); waits, within the budget, only when there is no result yet. For pages,
+        which must not stall on a slow LLM to draw a banner."""
+        entry = self._checks[name]
+        if entry.result is None:
+            return (await self.run([name]))[name]
+        self._result_task(entry)
+        return entry.result
+
+    async def check_now(self, name: str) -> CheckResult:
+        """Run ``name`` now, ignoring the cache (joining a run already under way)."""
+        entry = self._checks[name]
+        if entry.running is None or entry.running.done():
+            entry.running = asyncio.create_task(self._execute(entry), name=f"health:{name}")
+        # Shielded: a caller that gives up must not cancel a run other callers share.
+        return await asyncio.shield(entry.running)
+
+    def invalidate(self, name: str) -> None:
+        """Forget the cached result of ``name``: its settings just changed."""
+        self._checks[name].finished_at = 0.0
+
     async def close(self) -> None:
         """Cancel the checks still running, before the clients they use are closed."""
         running = [e.running for e in self._checks.values() if e.running and not e.running.done()]

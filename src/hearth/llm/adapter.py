@@ -20,5 +20,6 @@ class UnconfiguredLLM(LLMAdapter):
 
     async def check(self) -> CheckResult:
         return CheckResult(
-            status="unconfigured", detail="set LLM_ENDPOINT (or OLLAMA_BASE_URL) to enable AI"
+            status="unconfigured",
+            detail="no LLM endpoint: set it on the config page or in LLM_ENDPOINT",
         )

@@ -19,8 +19,8 @@ _QUIET_LOGGERS = {
     "httpx": logging.WARNING,
     "httpcore": logging.WARNING,
     "asyncio": logging.WARNING,
-    # "Context impl PostgresqlImpl." on every connection; Hearth logs what was applied.
-    "alembic.runtime.migration": logging.WARNING,
+    # "Context impl PostgresqlImpl.", "setup plugin …": Hearth logs what was applied.
+    "alembic": logging.WARNING,
 }
 
 # Loggers that install handlers of their own; Hearth routes them through the root instead.

@@ -5,9 +5,15 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.sessions import SessionMiddleware
 
+from hearth.auth.router import router as auth_router
+from hearth.auth.service import OperatorAuth
+from hearth.config.router import router as config_router
 from hearth.config.settings import Settings
 from hearth.errors import StartupError
 from hearth.health.router import router as health_router
@@ -16,6 +22,11 @@ from hearth.runtime import open_runtime
 from hearth.version import hearth_version
 from hearth.web.errors import register_error_handlers
 from hearth.web.middleware import RequestContextMiddleware
+from hearth.web.pages import router as pages_router
+
+STATIC_DIR = Path(__file__).parent / "static"
+# An operator session lasts a working day; then the password is asked again.
+SESSION_MAX_AGE_SECONDS = 12 * 3600
 
 log = get_logger(__name__)
 
@@ -30,6 +41,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             log.error("startup_failed", reason=exc.message)
             raise
         app.state.runtime = runtime
+        password = settings.admin_password
+        app.state.auth = OperatorAuth(password.get_secret_value() if password else None)
+        if password is None:
+            log.warning("operator_password_missing", hint="set ADMIN_PASSWORD to edit settings")
         log.info("hearth_ready", version=hearth_version())
         yield
         log.info("hearth_stopping")
@@ -46,6 +61,19 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     register_error_handlers(app)
+    # Added first, so it runs inside the request context (last added runs outermost).
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=settings.secret_key.get_secret_value(),
+        session_cookie="hearth_session",
+        max_age=SESSION_MAX_AGE_SECONDS,
+        same_site="strict",
+        https_only=settings.session_cookie_secure,
+    )
     app.add_middleware(RequestContextMiddleware)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(health_router)
+    app.include_router(pages_router)
+    app.include_router(auth_router)
+    app.include_router(config_router)
     return app

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
 
+from hearth.auth.dependencies import NotLoggedIn
+from hearth.config.service import InvalidSettings
 from hearth.errors import HearthError
+from hearth.web.templating import render_error, wants_html
 
 _CODES = {
     400: "bad_request",
@@ -41,16 +46,27 @@ def error_response(
     return JSONResponse(body, status_code=status)
 
 
-async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     detail = str(exc.detail)
     if exc.status_code == 404 and detail == "Not Found":
         detail = f"Nothing at {request.method} {request.url.path}"
     elif exc.status_code == 405:
         detail = f"{request.method} is not allowed on {request.url.path}"
-    response = error_response(exc.status_code, detail)
-    if exc.headers:
-        response.headers.update(exc.headers)
+    return await _respond(request, exc.status_code, detail, exc.headers)
+
+
+async def _respond(
+    request: Request, status: int, detail: str, headers: Mapping[str, str] | None = None
+) -> Response:
+    """An error page for browsers, JSON for everyone else."""
+    response = (
+        await render_error(request, status, detail)
+        if wants_html(request)
+        else error_response(status, detail)
+    )
+    if headers:
+        response.headers.update(headers)
     return response
 
 
@@ -65,9 +81,16 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(422, f"Invalid input: {fields}", errors=errors)
 
 
-async def _hearth_error(request: Request, exc: Exception) -> JSONResponse:
+async def _hearth_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HearthError)
-    return error_response(exc.status_code, exc.message)
+    if isinstance(exc, NotLoggedIn) and wants_html(request):
+        if request.headers.get("hx-request"):  # htmx follows this header with a full page load
+            return Response(status_code=401, headers={"HX-Redirect": exc.login_url})
+        return RedirectResponse(exc.login_url, status_code=303)
+    if isinstance(exc, InvalidSettings) and not wants_html(request):
+        errors = [{"field": key, "message": reason} for key, reason in exc.errors.items()]
+        return error_response(exc.status_code, exc.message, errors=errors)
+    return await _respond(request, exc.status_code, exc.message, exc.headers)
 
 
 def register_error_handlers(app: FastAPI) -> None:

@@ -8,10 +8,13 @@ import time
 import uuid
 
 import structlog
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hearth.log import get_logger
 from hearth.web.errors import error_response
+from hearth.web.templating import render_error, wants_html
 
 log = get_logger("hearth.access")
 
@@ -28,6 +31,17 @@ def _incoming_request_id(scope: Scope) -> str | None:
             candidate = value.decode("latin-1")
             return candidate if _VALID_REQUEST_ID.match(candidate) else None
     return None
+
+
+async def _internal_error(scope: Scope) -> Response:
+    """The 500 answer: a page for browsers, JSON otherwise; never the exception itself."""
+    request = Request(scope)
+    if "session" in scope and wants_html(request):
+        try:
+            return await render_error(request, 500, "Hearth hit an unexpected error; see its logs.")
+        except Exception:  # the page itself failed: fall back to the plain answer
+            log.exception("error_page_failed")
+    return error_response(500, "Internal server error")
 
 
 class RequestContextMiddleware:
@@ -64,7 +78,7 @@ class RequestContextMiddleware:
             except Exception:
                 log.exception("request_failed", method=method, path=path)
                 if not response_started:
-                    response = error_response(500, "Internal server error")
+                    response = await _internal_error(scope)
                     await response(scope, receive, send_with_id)
             finally:
                 duration_ms = round((time.perf_counter() - started) * 1000, 2)

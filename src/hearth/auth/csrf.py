@@ -1,0 +1,40 @@
+"""CSRF tokens: one per session, sent back with every state-changing request, as the
+``csrf_token`` form field or the ``X-CSRF-Token`` header (which htmx adds)."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from typing import Any
+
+from starlette.requests import Request
+
+from hearth.errors import HearthError
+
+SESSION_KEY = "csrf"
+HEADER = "x-csrf-token"
+FIELD = "csrf_token"
+
+
+class CsrfError(HearthError):
+    status_code = 403
+
+
+def token_for(session: dict[str, Any]) -> str:
+    """The session's token, created on first use."""
+    token = session.get(SESSION_KEY)
+    if not isinstance(token, str):
+        token = secrets.token_urlsafe(32)
+        session[SESSION_KEY] = token
+    return token
+
+
+def verify(request: Request, submitted: str | None) -> None:
+    """Raise ``CsrfError`` unless ``submitted`` (or the header) matches the session's token."""
+    expected = request.session.get(SESSION_KEY)
+    given = request.headers.get(HEADER) or submitted
+    if not isinstance(expected, str) or not given or not hmac.compare_digest(given, expected):
+        raise CsrfError(
+            "Missing or invalid CSRF token: reload the page and try again "
+            "(API clients: send the csrf_token from GET /login as the X-CSRF-Token header)."
+        )

@@ -1,0 +1,98 @@
+"""Operator login and logout."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, RedirectResponse
+from starlette.responses import Response
+
+from hearth.auth import csrf
+from hearth.auth.dependencies import AuthDep
+from hearth.errors import HearthError
+from hearth.log import get_logger
+from hearth.web.forms import submitted_values
+from hearth.web.templating import is_operator, render, wants_html
+
+log = get_logger(__name__)
+router = APIRouter(tags=["operator"])
+
+
+def _safe_next(target: str | None) -> str:
+    """Only paths on this site: never an open redirect to another host."""
+    if target and target.startswith("/") and not target.startswith("//"):
+        return target
+    return "/config"
+
+
+@router.get("/login")
+async def login_page(request: Request, auth: AuthDep, next: str | None = None) -> Response:
+    """The login form; for API clients, the CSRF token to send with POST /login."""
+    configured = auth.password.configured
+    if not wants_html(request):
+        token = csrf.token_for(request.session)
+        return JSONResponse(
+            {
+                "csrf_token": token,
+                "operator": is_operator(request),
+                "password_configured": configured,
+            }
+        )
+    context = {"next": _safe_next(next), "password_configured": configured}
+    return await render(request, "login.html", context)
+
+
+@router.post("/login")
+async def login(request: Request, auth: AuthDep) -> Response:
+    """Check the operator password; on success start an operator session."""
+    values = await submitted_values(request)
+    csrf.verify(request, values.get(csrf.FIELD))
+    client = request.client.host if request.client else "unknown"
+    if not auth.password.configured:
+        raise HearthError(
+            "No operator password is set: set ADMIN_PASSWORD (or ADMIN_PASSWORD_FILE) and restart.",
+            status_code=403,
+        )
+    if wait := auth.throttle.retry_after(client):
+        log.warning("login_failed", client=client, reason="too many attempts", retry_after=wait)
+        raise HearthError(
+            f"Too many failed logins from {client}; try again in {wait} s.",
+            status_code=429,
+            headers={"Retry-After": str(wait)},
+        )
+    password = values.get("password", "")
+    if not password or not await asyncio.to_thread(auth.password.verify, password):
+        auth.throttle.failed(client)
+        log.warning("login_failed", client=client, reason="wrong password")
+        if wants_html(request):
+            context = {
+                "next": _safe_next(values.get("next")),
+                "password_configured": True,
+                "error": "Wrong password.",
+            }
+            return await render(request, "login.html", context, status_code=401)
+        raise HearthError("Wrong password.", status_code=401)
+
+    auth.throttle.succeeded(client)
+    request.session.clear()  # a new session on login: no fixation of an earlier one
+    request.session["operator"] = True
+    token = csrf.token_for(request.session)
+    log.info("login_succeeded", client=client)
+    if wants_html(request):
+        return RedirectResponse(_safe_next(values.get("next")), status_code=303)
+    return JSONResponse({"operator": True, "csrf_token": token})
+
+
+@router.post("/logout")
+async def logout(request: Request) -> Response:
+    """End the operator session."""
+    values = await submitted_values(request)
+    csrf.verify(request, values.get(csrf.FIELD))
+    was_operator = is_operator(request)
+    request.session.clear()
+    if was_operator:
+        log.info("logged_out")
+    if wants_html(request):
+        return RedirectResponse("/", status_code=303)
+    return JSONResponse({"operator": False})

@@ -1,0 +1,121 @@
+"""Runtime settings with visible precedence: environment > database > default.
+
+A key set in the environment (or .env, or a secret file) wins and is locked on the config
+page, so a value saved earlier in the database can never silently override what the
+operator wrote in their deployment files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hearth.config import repository
+from hearth.config.allowlist import ALLOWLIST, InvalidValue, RuntimeKey
+from hearth.config.settings import Settings
+from hearth.errors import HearthError
+
+Source = Literal["environment", "database", "default"]
+
+
+@dataclass(frozen=True)
+class EffectiveSetting:
+    """A runtime key's value in force and where it comes from."""
+
+    key: RuntimeKey
+    value: str
+    source: Source
+
+    @property
+    def locked(self) -> bool:
+        """Set in the environment: read-only on the page."""
+        return self.source == "environment"
+
+
+class InvalidSettings(HearthError):
+    """Refused values, by key, each with the reason. Nothing was saved."""
+
+    status_code = 422
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        described = "; ".join(f"{key}: {reason}" for key, reason in errors.items())
+        super().__init__(f"Invalid settings: {described}")
+        self.errors = errors
+
+
+class ConfigService:
+    """Reads and writes runtime settings. Writes ``flush()``; the caller's edge commits."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def environment_value(self, key: RuntimeKey) -> str | None:
+        """The value the environment sets for ``key``, if any."""
+        value = getattr(self.settings, key.name, None)
+        return value if isinstance(value, str) else None
+
+    async def get_all(self, session: AsyncSession) -> dict[str, EffectiveSetting]:
+        """Every allowlisted key with its value in force and its source."""
+        stored = await repository.get_all(session)
+        return {name: self._effective(key, stored) for name, key in ALLOWLIST.items()}
+
+    def defaults(self) -> dict[str, EffectiveSetting]:
+        """The values in force when the database cannot be read: environment, else default."""
+        return {name: self._effective(key, {}) for name, key in ALLOWLIST.items()}
+
+    def _effective(self, key: RuntimeKey, stored: Mapping[str, str]) -> EffectiveSetting:
+        if (from_environment := self.environment_value(key)) is not None:
+            return EffectiveSetting(key, from_environment, "environment")
+        if key.name in stored:
+            return EffectiveSetting(key, stored[key.name], "database")
+        return EffectiveSetting(key, key.default, "default")
+
+    async def upsert(self, session: AsyncSession, key: str, value: str) -> str:
+        """Validate and store one value; returns it as stored."""
+        return (await self.save(session, {key: value}))[key]
+
+    async def save(
+        self,
+        session: AsyncSession,
+        submitted: Mapping[str, str],
+        *,
+        seen: Mapping[str, str] | None = None,
+    ) -> dict[str, str]:
+        """Validate every submitted value, then store the changed ones; all or nothing.
+
+        ``seen`` holds the values the operator's form showed. A key whose submitted value
+        equals what was seen was not edited and is left alone, so two operators saving
+        different keys from two tabs do not undo each other. Returns the stored changes.
+        """
+        current = await self.get_all(session)
+        errors: dict[str, str] = {}
+        changes: dict[str, str] = {}
+        for name, raw in submitted.items():
+            key = ALLOWLIST.get(name)
+            if key is None:
+                errors[name] = f"is not a runtime setting; known: {', '.join(ALLOWLIST)}"
+                continue
+            try:
+                value = key.validate(raw)
+            except InvalidValue as exc:
+                errors[name] = str(exc)
+                continue
+            unchanged = value == (seen[name] if seen and name in seen else current[name].value)
+            if unchanged:
+                continue
+            if current[name].locked:
+                errors[name] = (
+                    f"is set by {key.variable} in the environment; change it there "
+                    "(the environment always wins)"
+                )
+                continue
+            changes[name] = value
+        if errors:
+            raise InvalidSettings(errors)
+        for name, value in changes.items():
+            await repository.upsert(session, name, value)
+        await session.flush()
+        return changes

@@ -1,0 +1,28 @@
+"""Choose the LLM adapter from the runtime settings ``llm_provider`` and ``llm_endpoint``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, NamedTuple
+
+from hearth.llm.adapter import LLMAdapter, UnconfiguredLLM
+
+if TYPE_CHECKING:
+    import httpx
+
+
+class LLMChoice(NamedTuple):
+    provider: str
+    endpoint: str
+
+
+def build_adapter(choice: LLMChoice, client: httpx.AsyncClient, api_key: str | None) -> LLMAdapter:
+    """The adapter for ``choice``; ``UnconfiguredLLM`` when no endpoint is set."""
+    if not choice.endpoint:
+        return UnconfiguredLLM()
+    if choice.provider == "openai":
+        from hearth.llm.openai import OpenAICompatibleAdapter
+
+        return OpenAICompatibleAdapter(choice.endpoint, client, api_key)
+    from hearth.llm.ollama import OllamaAdapter
+
+    return OllamaAdapter(choice.endpoint, client)

@@ -1,0 +1,33 @@
+"""The pages anyone on the LAN may read: the dashboard and the health view."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+from starlette.responses import Response
+
+from hearth.health.dependencies import RuntimeDep
+from hearth.web.templating import render
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/", response_class=HTMLResponse)
+async def dashboard(request: Request) -> Response:
+    """The dashboard: health at a glance (loaded by htmx) and the way to the config page."""
+    return await render(request, "dashboard.html")
+
+
+@router.get("/status", response_class=HTMLResponse)
+async def status_page(request: Request, runtime: RuntimeDep) -> Response:
+    """Every check with its badge, detail and latency, as a page (``/health`` is JSON)."""
+    return await render(request, "status.html", {"report": await runtime.health.report()})
+
+
+@router.get("/health/fragment", response_class=HTMLResponse)
+async def health_fragment(request: Request, runtime: RuntimeDep) -> Response:
+    """The checks as an HTML fragment, for htmx to place in the dashboard."""
+    from hearth.web.templating import TEMPLATES
+
+    report = await runtime.health.report()
+    return TEMPLATES.TemplateResponse(request, "health_fragment.html", {"report": report})

@@ -1,0 +1,88 @@
+"""Server-rendered pages: Jinja2 templates, the context every page shares, and whether a
+request wants HTML or JSON."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi.templating import Jinja2Templates
+from starlette.requests import Request
+from starlette.responses import Response
+
+from hearth.auth import csrf
+from hearth.version import hearth_version
+
+TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
+
+NAV = (("/", "Dashboard"), ("/status", "Health"), ("/config", "Config"))
+
+
+def wants_html(request: Request) -> bool:
+    """Browsers (and htmx) get pages; API clients, curl and probes get JSON."""
+    if request.headers.get("hx-request"):
+        return True
+    accept = request.headers.get("accept", "")
+    return "text/html" in accept
+
+
+def is_operator(request: Request) -> bool:
+    return request.session.get("operator") is True
+
+
+def flash(request: Request, kind: str, message: str) -> None:
+    """A message shown once, on the next page rendered for this session."""
+    request.session.setdefault("flash", []).append({"kind": kind, "message": message})
+
+
+_TITLES = {
+    400: "Bad request",
+    401: "Log in first",
+    403: "Not allowed",
+    404: "Page not found",
+    405: "Not allowed here",
+    413: "Too large",
+    415: "Unsupported content",
+    422: "Invalid input",
+    429: "Too many attempts",
+    500: "Something went wrong",
+    503: "Unavailable",
+}
+
+
+async def render_error(request: Request, status_code: int, detail: str) -> Response:
+    """The error page (``404.html``, ``500.html``, else ``error.html``); for htmx, a small
+    fragment that the page shows in place of the expected answer."""
+    title = _TITLES.get(status_code, "Error")
+    if request.headers.get("hx-request"):
+        return TEMPLATES.TemplateResponse(
+            request,
+            "_test_result.html",
+            {"result": {"status": "unreachable", "detail": f"{title}: {detail}"}},
+            status_code=status_code,
+        )
+    template = f"{status_code}.html" if status_code in (404, 500) else "error.html"
+    context = {"status_code": status_code, "title": title, "detail": detail}
+    return await render(request, template, context, status_code=status_code)
+
+
+async def render(
+    request: Request, template: str, context: dict[str, Any] | None = None, status_code: int = 200
+) -> Response:
+    """Render ``template`` with the shared context: navigation, the degraded banner, the
+    CSRF token for htmx and forms, the operator's state and pending messages."""
+    shared: dict[str, Any] = {
+        "nav": NAV,
+        "path": request.url.path,
+        "version": hearth_version(),
+        "operator": is_operator(request),
+        "csrf_token": csrf.token_for(request.session),
+        "flashes": request.session.pop("flash", []),
+        "llm": None,
+    }
+    runtime = getattr(request.app.state, "runtime", None)
+    if runtime is not None:
+        shared["llm"] = await runtime.health.latest("llm")
+    return TEMPLATES.TemplateResponse(
+        request, template, {**shared, **(context or {})}, status_code=status_code
+    )
