@@ -8,7 +8,7 @@ UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 RUN := $(UV) run --locked --no-sync
 
 .DEFAULT_GOAL := help
-.PHONY: help run test pytest lint fmt typecheck migrate check requirements bench clean
+.PHONY: help run test pytest browser screenshots lint fmt typecheck migrate check requirements bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -28,8 +28,14 @@ run: .venv/.synced .env ## serve Hearth at http://127.0.0.1:8000 (embedded Postg
 
 test: lint typecheck pytest ## lint, type-check and run every test (needs PostgreSQL and Redis, see README)
 
-pytest: .venv/.synced ## run the tests only
+pytest: .venv/.synced browser ## run the tests only
 	$(RUN) pytest
+
+browser: ## make sure Chromium is installed for the browser tests (apt-get as root)
+	@scripts/ensure-chromium.sh
+
+screenshots: .venv/.synced browser ## refresh docs/dashboard.png and docs/config.png from the browser tests
+	HEARTH_SCREENSHOT_DIR=docs $(RUN) pytest -q tests/test_browser.py -k operator_console
 
 lint: .venv/.synced ## ruff check and ruff format --check
 	$(RUN) ruff check .

@@ -22,6 +22,9 @@ from hearth.web.app import create_app
 from tests.support.process import _HEARTH_VARIABLES, TEST_SECRET_KEY
 from tests.support.services import POSTGRES_ADMIN_URL, REDIS_URL, missing_services
 
+# Fixtures of a real Chromium (browser, page) for the browser tests.
+pytest_plugins = ["tests.support.browser"]
+
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     # A missing service fails the run at once, saying what is missing: never a skip.
