@@ -140,6 +140,29 @@ async def test_unexpected_errors_are_a_json_500_without_traceback(
     assert "internal detail" not in response.text
 
 
+async def test_browsers_get_error_pages_in_the_site_frame(
+    make_settings: Callable[..., Settings],
+) -> None:
+    app = create_app(make_settings())
+
+    @app.get("/test/explode-page")
+    async def explode() -> None:
+        raise RuntimeError("internal detail that must stay in the logs")
+
+    html = {"Accept": "text/html"}
+    async with served(app) as client:
+        missing = await client.get("/no/such/page", headers=html)
+        broken = await client.get("/test/explode-page", headers=html)
+    assert missing.status_code == 404
+    assert "Page not found" in missing.text
+    assert '<nav aria-label="Main">' in missing.text
+    assert broken.status_code == 500
+    assert "Something went wrong" in broken.text
+    assert '<nav aria-label="Main">' in broken.text
+    assert "internal detail" not in broken.text
+    assert "Traceback" not in broken.text
+
+
 async def test_nothing_connects_at_import_or_creation(
     make_settings: Callable[..., Settings],
 ) -> None:

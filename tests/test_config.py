@@ -4,6 +4,8 @@ config API with its bad inputs."""
 from __future__ import annotations
 
 import asyncio
+import io
+import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -17,11 +19,12 @@ from hearth.config import repository
 from hearth.config.allowlist import ALLOWLIST, InvalidValue, RuntimeKey
 from hearth.config.service import ConfigService, InvalidSettings
 from hearth.config.settings import Settings
+from hearth.log import configure_logging
 from hearth.log.redaction import SENSITIVE_KEY
 from hearth.models import Setting
 from hearth.web.app import create_app
 from tests.conftest import served
-from tests.support.fake_llm import fake_ollama
+from tests.support.fake_llm import black_hole, fake_ollama
 from tests.support.services import free_port
 
 PASSWORD = "operator-password-for-tests"
@@ -344,3 +347,44 @@ async def test_fifty_concurrent_saves_lose_nothing(
     assert stored["llm_model"] in {f"same-{i}" for i in range(50)}
     for key in keys[1:]:
         assert stored[key] in {value(key, i) for i in range(50) if keys[i % 5] == key}
+
+
+@pytest.mark.usefixtures("clean_settings")
+async def test_a_silent_llm_cannot_hold_a_connection_test(
+    make_settings: Callable[..., Settings],
+) -> None:
+    with black_hole() as address:
+        async with operator_client(make_settings) as client:
+            await client.post("/config", json={"llm_endpoint": f"http://{address}"})
+            response = await client.post("/config/test/llm")
+    assert response.status_code == 200
+    assert response.json()["status"] == "unreachable"
+    assert "within 1.5 s" in response.json()["detail"]  # the check's own timeout
+
+
+@pytest.mark.usefixtures("clean_settings")
+async def test_saves_and_tests_are_logged_without_values_of_secrets(
+    make_settings: Callable[..., Settings],
+) -> None:
+    buffer = io.StringIO()
+    configure_logging(level="INFO", fmt="json", stream=buffer, secrets=[PASSWORD])
+    try:
+        async with operator_client(make_settings) as client:
+            await client.post("/config", json={"llm_model": "phi4", "event_date": "2026-12-24"})
+            await client.post("/config/test/redis")
+    finally:
+        configure_logging(level="WARNING", fmt="json")
+    lines = {line["event"]: line for line in map(json.loads, buffer.getvalue().splitlines())}
+    assert lines["config_saved"]["changed"] == ["event_date", "llm_model"]
+    assert lines["connection_test_started"]["service"] == "redis"
+    assert lines["connection_test_result"]["status"] == "ok"
+    assert PASSWORD not in buffer.getvalue()
+
+
+async def test_config_routes_are_in_the_openapi_schema(client_for: Callable[..., Any]) -> None:
+    async with client_for() as client:
+        paths = (await client.get("/openapi.json")).json()["paths"]
+    assert {"get", "post"} <= set(paths["/config"])
+    assert "post" in paths["/config/test/{service}"]
+    assert {"get", "post"} <= set(paths["/login"])
+    assert "requestBody" in paths["/config"]["post"]
