@@ -184,6 +184,26 @@ async def test_ollama_check_speaks_the_tags_endpoint() -> None:
     assert "is it Ollama?" in garbage.detail
 
 
+async def test_openai_compatible_check_sends_the_api_key() -> None:
+    from hearth.llm.openai import OpenAICompatibleAdapter
+
+    with fake_ollama() as server:
+        server.api_key = "sk-test-key"
+        async with httpx.AsyncClient() as client:
+            ok = await OpenAICompatibleAdapter(server.url, client, "sk-test-key").check()
+            with_v1 = await OpenAICompatibleAdapter(
+                f"{server.url}/v1/", client, "sk-test-key"
+            ).check()
+            refused = await OpenAICompatibleAdapter(server.url, client, "sk-wrong").check()
+    assert ok.status == "ok"
+    assert ok.detail.endswith("1 model")
+    assert with_v1.status == "ok"
+    assert refused.status == "unreachable"
+    assert "HTTP 401" in refused.detail
+    assert "LLM_API_KEY" in refused.detail
+    assert "sk-wrong" not in refused.detail
+
+
 async def test_ollama_check_refused_and_silent() -> None:
     async with httpx.AsyncClient() as client:
         refused = await OllamaAdapter(f"http://127.0.0.1:{free_port()}", client).check()

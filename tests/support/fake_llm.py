@@ -14,7 +14,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 class FakeOllama(ThreadingHTTPServer):
     """``GET /api/tags`` answered according to ``mode``: ok, error (HTTP 500), garbage
-    (not JSON), or slow (answers after ``delay`` seconds)."""
+    (not JSON), or slow (answers after ``delay`` seconds). It also speaks the OpenAI API's
+    ``GET /v1/models``, requiring ``Authorization: Bearer <api_key>`` when one is set."""
 
     daemon_threads = True
 
@@ -23,6 +24,7 @@ class FakeOllama(ThreadingHTTPServer):
         self.mode = "ok"
         self.delay = 0.0
         self.requests = 0
+        self.api_key: str | None = None
 
     @property
     def url(self) -> str:
@@ -34,7 +36,9 @@ class _OllamaHandler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         self.server.requests += 1
-        if self.path != "/api/tags":
+        if self.path == "/v1/models":
+            self._openai_models()
+        elif self.path != "/api/tags":
             self._send(404, b'{"error":"not found"}')
         elif self.server.mode == "error":
             self._send(500, b'{"error":"model runner crashed"}')
@@ -45,6 +49,13 @@ class _OllamaHandler(BaseHTTPRequestHandler):
                 time.sleep(self.server.delay)
             body = {"models": [{"name": "llama3.2:1b", "size": 1321098329}]}
             self._send(200, json.dumps(body).encode())
+
+    def _openai_models(self) -> None:
+        expected = f"Bearer {self.server.api_key}" if self.server.api_key else None
+        if expected and self.headers.get("Authorization") != expected:
+            self._send(401, b'{"error":{"message":"Incorrect API key provided"}}')
+            return
+        self._send(200, json.dumps({"object": "list", "data": [{"id": "gpt-4o-mini"}]}).encode())
 
     def _send(self, status: int, body: bytes) -> None:
         self.send_response(status)
