@@ -21,8 +21,8 @@ log = get_logger("hearth.access")
 REQUEST_ID_HEADER = "x-request-id"
 # An incoming id is reused only if it is short and plain, so it cannot forge log content.
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
-# Probes arrive every few seconds; their access lines are DEBUG, the rest INFO.
-_PROBE_PATHS = frozenset({"/health", "/healthz", "/livez", "/readyz"})
+# Probes (and the dashboard's refresh) arrive every few seconds: DEBUG; the rest INFO.
+_PROBE_PATHS = frozenset({"/health", "/healthz", "/livez", "/readyz", "/health/fragment"})
 
 
 def _incoming_request_id(scope: Scope) -> str | None:
