@@ -8,7 +8,7 @@ UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 RUN := $(UV) run --locked --no-sync
 
 .DEFAULT_GOAL := help
-.PHONY: help run test pytest browser screenshots lint fmt typecheck migrate check requirements bench clean
+.PHONY: help run test pytest browser mail-server screenshots lint fmt typecheck migrate check requirements bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -24,12 +24,15 @@ help: ## list the targets
 	$(RUN) hearth init
 
 run: .venv/.synced .env ## serve Hearth at http://127.0.0.1:8000 (embedded PostgreSQL unless DATABASE_URL is set)
-	$(RUN) hearth serve
+	$(RUN) hearth serve --with-worker
 
 test: lint typecheck pytest ## lint, type-check and run every test (needs PostgreSQL and Redis, see README)
 
-pytest: .venv/.synced browser ## run the tests only
+pytest: .venv/.synced browser mail-server ## run the tests only
 	$(RUN) pytest
+
+mail-server: ## make sure Dovecot is installed for the mail tests (apt-get as root)
+	@scripts/ensure-dovecot.sh
 
 browser: ## make sure Chromium is installed for the browser tests (apt-get as root)
 	@scripts/ensure-chromium.sh

@@ -22,8 +22,8 @@ from hearth.web.app import create_app
 from tests.support.process import _HEARTH_VARIABLES, TEST_SECRET_KEY
 from tests.support.services import POSTGRES_ADMIN_URL, REDIS_URL, missing_services
 
-# Fixtures of a real Chromium (browser, page) for the browser tests.
-pytest_plugins = ["tests.support.browser"]
+# Fixtures of a real Chromium (browser, page), and of Dovecot and a Google token endpoint double.
+pytest_plugins = ["tests.support.browser", "tests.support.mail"]
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

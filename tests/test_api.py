@@ -24,19 +24,29 @@ async def test_health_reports_every_component(client_for: ClientFor) -> None:
             response = await client.get("/health")
     assert response.status_code == 200
     body = response.json()
-    assert body["status"] == "ok"
     assert body["version"] == hearth_version()
-    assert set(body["checks"]) == {"db", "redis", "llm"}
+    assert set(body["checks"]) == {"db", "redis", "llm", "worker", "mail"}
+    for name in ("db", "redis", "llm"):
+        assert body["checks"][name]["status"] == "ok"
     for result in body["checks"].values():
-        assert result["status"] == "ok"
         assert set(result) == {"status", "detail", "latency_ms"}
+    # No `hearth worker` runs in this test: an optional component down means degraded.
+    assert body["checks"]["worker"]["status"] == "unreachable"
+    assert body["status"] == "degraded"
 
 
 async def test_healthz_is_flat(client_for: ClientFor) -> None:
     async with client_for() as client:
         response = await client.get("/healthz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "db": "ok", "redis": "ok", "llm": "unconfigured"}
+    assert response.json() == {
+        "status": "degraded",
+        "db": "ok",
+        "redis": "ok",
+        "llm": "unconfigured",
+        "worker": "unreachable",
+        "mail": "unconfigured",
+    }
 
 
 async def test_optional_components_down_degrade_but_stay_ready(client_for: ClientFor) -> None:

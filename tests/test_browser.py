@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import re
+import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ from playwright.async_api import Locator, Page, expect
 from tests.support.fake_llm import fake_ollama
 from tests.support.process import clean_environment, hearth_server
 from tests.support.services import REDIS_URL, free_port
+from tests.support.worker import hearth_worker
 
 pytestmark = pytest.mark.process
 
@@ -34,22 +37,35 @@ def _test_button(page: Page, service: str) -> Locator:
 
 
 async def test_operator_console(page: Page, tmp_path: Path, fresh_database: str) -> None:
+    with ExitStack() as stack:
+        await _console_walkthrough(page, tmp_path, fresh_database, stack)
+
+
+async def _console_walkthrough(
+    page: Page, tmp_path: Path, fresh_database: str, stack: ExitStack
+) -> None:
     port = free_port()
     env = clean_environment(
         DATABASE_URL=fresh_database,
         REDIS_URL=REDIS_URL,
         ADMIN_PASSWORD=PASSWORD,
         HEALTH_CACHE_SECONDS="0",
+        WORKER_HEARTBEAT_SECONDS="1",
     )
     banner = page.locator("#degraded-banner")
     with fake_ollama() as ollama, hearth_server(env, tmp_path, port) as server:
-        server.wait_until("/readyz", 200)
+        server.wait_until("/readyz", 200)  # migrated: the worker's heartbeat table exists
+        worker = stack.enter_context(hearth_worker(env, tmp_path))
+        worker.wait_for_log(" ready.")
+        while server.get("/health").json()["checks"]["worker"]["status"] != "ok":
+            time.sleep(0.2)
 
         # The dashboard loads its health fragment with htmx; reading needs no login.
         await page.goto(f"{server.url}/")
         await expect(page.locator("#check-db .badge")).to_have_text("ok")
         await expect(page.locator("#check-redis .badge")).to_have_text("ok")
         await expect(page.locator("#check-llm .badge")).to_have_text("unconfigured")
+        await expect(page.locator("#check-worker .badge")).to_have_text("ok")
         await _screenshot(page, tmp_path, "dashboard.png")
 
         # The config page asks for the operator password first.

@@ -15,6 +15,7 @@ from hearth.config.loader import load_settings
 from hearth.version import hearth_version
 from tests.support.process import HEARTH, clean_environment, hearth_server, run_hearth
 from tests.support.services import REDIS_URL, free_port
+from tests.support.worker import hearth_worker
 
 pytestmark = pytest.mark.process
 
@@ -85,11 +86,18 @@ def test_init_writes_fresh_private_secrets_once(
 
 def test_check_connects_to_each_component(tmp_path: Path, database_url: str) -> None:
     env = clean_environment(DATABASE_URL=database_url, REDIS_URL=REDIS_URL)
-    ok = run_hearth("check", env=env, cwd=tmp_path)
+    no_worker = run_hearth("check", "--worker", env=env, cwd=tmp_path)
+    assert no_worker.returncode == 1
+    assert "has not reported" in no_worker.stdout
+    with hearth_worker({**env, "WORKER_HEARTBEAT_SECONDS": "1"}, tmp_path):
+        ok = run_hearth("check", env=env, cwd=tmp_path)
+        worker = run_hearth("check", "--worker", "--json", env=env, cwd=tmp_path)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert ok.stdout.startswith(f"hearth {hearth_version()}: ok")
-    assert "  db " in ok.stdout
-    assert "  redis " in ok.stdout
+    for name in ("db", "redis", "worker"):
+        assert f"  {name} " in ok.stdout
+    assert worker.returncode == 0, worker.stdout
+    assert json.loads(worker.stdout)["status"] == "ok"
 
     env["REDIS_URL"] = f"redis://:check-secret@127.0.0.1:{free_port()}/0"
     degraded = run_hearth("check", "--json", env=env, cwd=tmp_path)

@@ -291,7 +291,7 @@ async def test_connection_tests_report_inline(make_settings: Callable[..., Setti
     assert db.json()["service"] == "db"
     assert db.json()["status"] == "ok"
     assert unknown.status_code == 404
-    assert "known: db, redis, llm" in unknown.json()["detail"]
+    assert "known: db, redis, llm, worker, mail" in unknown.json()["detail"]
     assert llm.json() == {
         "service": "llm",
         "status": "ok",

@@ -7,16 +7,20 @@ import os
 import pwd
 import shutil
 import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import psutil
 import psycopg
 import pytest
 
+from hearth.db.migrate import HEAD_REVISION
 from tests.support import users
 from tests.support.process import clean_environment, hearth_server, run_hearth
 from tests.support.services import free_port
+from tests.support.worker import hearth_worker
 
 pytestmark = pytest.mark.process
 
@@ -33,6 +37,17 @@ def _postgres_processes(pgdata: Path) -> list[psutil.Process]:
 
 def _socket_dir(pgdata: Path) -> str:
     return (pgdata / "postmaster.pid").read_text().splitlines()[4]
+
+
+def _task_state(url: str, task_id: str, within: float = 60) -> str:
+    deadline = time.monotonic() + within
+    state = "unknown"
+    while time.monotonic() < deadline:
+        state = httpx.get(f"{url}/tasks/{task_id}", timeout=10).json()["state"]
+        if state == "SUCCESS":
+            break
+        time.sleep(0.2)
+    return state
 
 
 @pytest.fixture
@@ -109,7 +124,7 @@ def test_check_and_migrate_share_the_running_server(tmp_path: Path, data_dir: Pa
 
     migrated = run_hearth("migrate", env=env, cwd=tmp_path)
     assert migrated.returncode == 0, migrated.stderr + migrated.stdout
-    assert "Database is at revision 0001." in migrated.stdout
+    assert f"Database is at revision {HEAD_REVISION}." in migrated.stdout
     assert not _postgres_processes(pgdata)  # migrate stopped the server it started
 
     stopped = run_hearth("check", env=env, cwd=tmp_path)
@@ -118,9 +133,15 @@ def test_check_and_migrate_share_the_running_server(tmp_path: Path, data_dir: Pa
 
     with hearth_server(env, tmp_path, free_port()) as server:
         server.wait_until("/readyz", 200)
-        running = run_hearth("check", "--json", env=env, cwd=tmp_path)
+        # A worker joins the same embedded server; its queue lives in PostgreSQL too.
+        with hearth_worker({**env, "WORKER_HEARTBEAT_SECONDS": "1"}, tmp_path):
+            running = run_hearth("check", "--json", env=env, cwd=tmp_path)
+            ping = httpx.post(f"{server.url}/tasks/ping", timeout=10).json()["id"]
+            assert _task_state(server.url, ping) == "SUCCESS"
         assert running.returncode == 0, running.stdout + running.stderr
-        assert json.loads(running.stdout)["checks"]["db"]["status"] == "ok"
+        report = json.loads(running.stdout)
+        assert report["checks"]["db"]["status"] == "ok"
+        assert report["checks"]["worker"]["status"] == "ok"
         # The check let go of the server without stopping it.
         assert server.get("/readyz").status_code == 200
         assert server.stop() == 0

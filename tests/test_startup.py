@@ -115,7 +115,9 @@ def test_database_lost_and_regained_without_restart(tmp_path: Path) -> None:
 
             postgres.start()
             server.wait_until("/readyz", 200)
-            assert server.get("/health").json()["status"] == "ok"
+            recovered = server.get("/health").json()
+            assert recovered["checks"]["db"]["status"] == "ok"
+            assert recovered["status"] != "down"
             assert server.process.poll() is None  # the same process all along
             assert server.stop(signal.SIGTERM) == 0
     finally:

@@ -47,7 +47,16 @@ def _build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port to listen on (default: PORT, else 8000)")
     serve.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR (default: LOG_LEVEL)")
     serve.add_argument("--log-format", help="json, console or auto (default: LOG_FORMAT)")
+    serve.add_argument(
+        "--with-worker", action="store_true", help="also run a `hearth worker` beside it"
+    )
     serve.set_defaults(handler=_serve)
+
+    worker = commands.add_parser("worker", help="run a background worker (Celery)")
+    worker.add_argument(
+        "--concurrency", type=int, help="tasks run at once (default: WORKER_CONCURRENCY)"
+    )
+    worker.set_defaults(handler=_worker)
 
     migrate = commands.add_parser("migrate", help="apply database migrations, then exit")
     migrate.set_defaults(handler=_migrate)
@@ -61,6 +70,9 @@ def _build_parser() -> argparse.ArgumentParser:
     probe = check.add_mutually_exclusive_group()
     probe.add_argument("--live", action="store_true", help="is the server process answering?")
     probe.add_argument("--ready", action="store_true", help="is the server ready for traffic?")
+    probe.add_argument(
+        "--worker", action="store_true", help="has this host's worker reported recently?"
+    )
     check.add_argument("--json", action="store_true", help="print JSON")
     check.add_argument(
         "--url", help="server to ask with --live/--ready (default: http://127.0.0.1:PORT)"
@@ -112,7 +124,26 @@ def _serve(args: argparse.Namespace) -> int:
 
     from hearth.web.server import run
 
-    return run(settings)
+    if not args.with_worker:
+        return run(settings)
+    import subprocess
+
+    # The worker shares the environment and the embedded database; it stops with the server.
+    worker = subprocess.Popen([sys.executable, "-m", "hearth", "worker"])
+    try:
+        return run(settings)
+    finally:
+        if worker.poll() is None:
+            worker.terminate()  # SIGTERM: Celery finishes running tasks, then exits
+        worker.wait()
+
+
+def _worker(args: argparse.Namespace) -> int:
+    settings = _settings()
+    _configure_logging(settings)
+    from hearth.worker.run import run_worker
+
+    return run_worker(settings, concurrency=args.concurrency)
 
 
 def _migrate(args: argparse.Namespace) -> int:
@@ -138,8 +169,10 @@ def _check(args: argparse.Namespace) -> int:
         from hearth.health.probe import probe_server
 
         return probe_server("/livez" if args.live else "/readyz", url=args.url, as_json=args.json)
-    from hearth.health.probe import check_components
+    from hearth.health.probe import check_components, check_worker
 
+    if args.worker:
+        return check_worker(_settings(), as_json=args.json)
     return check_components(_settings(), as_json=args.json)
 
 

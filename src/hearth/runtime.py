@@ -12,6 +12,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from pydantic import SecretStr
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
@@ -20,17 +21,22 @@ from hearth.config.settings import Settings
 from hearth.db import engine as db_engine
 from hearth.db import migrate
 from hearth.db.embedded import EmbeddedPostgres
+from hearth.errors import HearthError
 from hearth.health.schemas import CheckResult
 from hearth.health.service import HealthService
 from hearth.llm.adapter import LLMAdapter, UnconfiguredLLM
 from hearth.llm.factory import LLMChoice, build_adapter
 from hearth.log import get_logger
+from hearth.mail.adapter import MailAdapter
 from hearth.redis import adapter as redis_adapter
 from hearth.version import hearth_version
+from hearth.worker.health import WorkerAdapter
 
 if TYPE_CHECKING:
     import httpx
     from redis.asyncio import Redis
+
+    from hearth.worker.queue import TaskQueue
 
 log = get_logger(__name__)
 
@@ -47,7 +53,9 @@ class Runtime:
     migrated: bool = False
     llm: LLMAdapter = field(default_factory=UnconfiguredLLM)
     _llm_choice: LLMChoice | None = field(default=None, repr=False)
+    database_url: str | None = None
     _http: httpx.AsyncClient | None = field(default=None, repr=False)
+    _queue: TaskQueue | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.sessions = (
@@ -62,6 +70,20 @@ class Runtime:
 
             self._http = httpx.AsyncClient()
         return self._http
+
+    def task_queue(self) -> TaskQueue:
+        """The task queue, built on first use: Celery costs the web app nothing until it
+        sends a task."""
+        if self._queue is None:
+            if self.database_url is None:
+                raise HearthError(
+                    "The task queue needs the database, which is not available.", status_code=503
+                )
+            from hearth.worker.app import create_celery
+            from hearth.worker.queue import TaskQueue
+
+            self._queue = TaskQueue(create_celery(self.settings, self.database_url))
+        return self._queue
 
     async def close_http_client(self) -> None:
         if self._http is not None:
@@ -108,7 +130,7 @@ async def open_runtime(settings: Settings, *, serving: bool) -> AsyncIterator[Ru
     connect to what is already running.
     """
     async with AsyncExitStack() as stack:
-        engine, unavailable = await _database_engine(settings, stack, serving=serving)
+        engine, database_url, unavailable = await _database_engine(settings, stack, serving=serving)
         if engine is not None:
             stack.push_async_callback(engine.dispose)
             if serving:
@@ -128,7 +150,9 @@ async def open_runtime(settings: Settings, *, serving: bool) -> AsyncIterator[Ru
             cache_seconds=settings.health_cache_seconds,
         )
         stack.push_async_callback(health.close)
-        runtime = Runtime(settings, health, engine, redis, ConfigService(settings))
+        runtime = Runtime(
+            settings, health, engine, redis, ConfigService(settings), database_url=database_url
+        )
         stack.push_async_callback(runtime.close_http_client)
 
         database = db_engine.DatabaseAdapter(engine, unavailable=unavailable)
@@ -136,6 +160,14 @@ async def open_runtime(settings: Settings, *, serving: bool) -> AsyncIterator[Ru
         health.register("db", database.check, critical=True, timeout=1.5)
         health.register("redis", redis_check.check, critical=False, timeout=1.5)
         health.register("llm", runtime.check_llm, critical=False, timeout=1.5)
+        worker = WorkerAdapter(engine, settings.worker_heartbeat_seconds)
+        health.register("worker", worker.check, critical=False, timeout=1.5)
+        # A mail check is a login: once a minute at most, or a wrong password could get the
+        # account locked (or this host banned). The config page's test button checks at once.
+        mail = _mail_adapter(runtime)
+        health.register(
+            "mail", mail.check, critical=False, timeout=2.0, cache_seconds=MAIL_CHECK_SECONDS
+        )
 
         if serving and engine is not None and settings.migrate_on_start:
             await migrate.upgrade_to_head(engine)
@@ -143,10 +175,34 @@ async def open_runtime(settings: Settings, *, serving: bool) -> AsyncIterator[Ru
         yield runtime
 
 
+MAIL_CHECK_SECONDS = 60.0
+
+
+def _mail_adapter(runtime: Runtime) -> MailAdapter:
+    settings = runtime.settings
+
+    def secret(value: SecretStr | None) -> str | None:
+        return value.get_secret_value() if value else None
+
+    return MailAdapter(
+        runtime.http_client,
+        gmail_client_id=settings.gmail_client_id,
+        gmail_client_secret=secret(settings.gmail_client_secret),
+        gmail_refresh_token=secret(settings.gmail_refresh_token),
+        imap_host=settings.imap_host,
+        imap_port=settings.imap_port,
+        imap_tls=settings.imap_tls,
+        imap_user=settings.imap_user,
+        imap_password=secret(settings.imap_password),
+        imap_ca_file=settings.imap_ca_file,
+        timeout=1.8,  # under the check's 2 s, so the adapter's own words explain a timeout
+    )
+
+
 async def _database_engine(
     settings: Settings, stack: AsyncExitStack, *, serving: bool
-) -> tuple[AsyncEngine | None, str]:
-    """The engine for the configured database, or None and why there is none."""
+) -> tuple[AsyncEngine | None, str | None, str]:
+    """The engine for the configured database and its URL, or None and why there is none."""
     url = settings.database_url
     if url is None:
         embedded = EmbeddedPostgres(settings.hearth_data_dir)
@@ -156,8 +212,12 @@ async def _database_engine(
         else:
             url = embedded.running_url()
             if url is None:
-                return None, (
-                    f"embedded PostgreSQL is not running under {embedded.pgdata}; "
-                    "start Hearth with `hearth serve` (or `make run`)"
+                return (
+                    None,
+                    None,
+                    (
+                        f"embedded PostgreSQL is not running under {embedded.pgdata}; "
+                        "start Hearth with `hearth serve` (or `make run`)"
+                    ),
                 )
-    return db_engine.create_engine(url), ""
+    return db_engine.create_engine(url), url, ""

@@ -30,6 +30,16 @@ SECRET_KEY_PLACEHOLDER = "replace-me-with-the-output-of-hearth-init-0000000000" 
 SECRET_KEY_MIN_LENGTH = 32
 DEFAULT_SECRETS_DIR = Path("/run/secrets")
 
+# Never logged or shown, even when unset.
+_SECRET_FIELDS = {
+    "secret_key",
+    "admin_password",
+    "llm_api_key",
+    "gmail_client_secret",
+    "gmail_refresh_token",
+    "imap_password",
+}
+
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 LogFormat = Literal["auto", "json", "console"]
 
@@ -135,9 +145,28 @@ class Settings(BaseSettings):
         default=True, description="Run database migrations when the server starts."
     )
 
-    # Redis
+    # Redis and the worker queue
     redis_url: str | None = Field(
-        default=None, description="Redis URL, e.g. redis://127.0.0.1:6379/0. Unset: not used."
+        default=None,
+        description="Redis URL, e.g. redis://127.0.0.1:6379/0: the task queue's broker and "
+        "results. Unset: the queue lives in PostgreSQL (fine for one machine).",
+    )
+    worker_concurrency: int = Field(
+        default=2, ge=1, le=64, description="Tasks one `hearth worker` runs at once."
+    )
+    worker_imports: str = Field(
+        default="",
+        description="Extra task modules the worker loads, comma-separated "
+        "(for services built on Hearth).",
+    )
+    task_visibility_timeout_seconds: int = Field(
+        default=3600,
+        ge=1,
+        description="With Redis: how long a task taken by a worker that died waits before "
+        "it is delivered again. Keep it longer than your longest task.",
+    )
+    worker_heartbeat_seconds: float = Field(
+        default=10.0, gt=0, le=300, description="How often a worker reports that it is alive."
     )
 
     # Runtime settings. Normally edited on the config page and kept in the database; set
@@ -154,6 +183,27 @@ class Settings(BaseSettings):
     event_date: str | None = Field(default=None, description="A date, YYYY-MM-DD.")
     llm_api_key: SecretStr | None = Field(
         default=None, description="API key for an OpenAI-compatible server (never stored)."
+    )
+
+    # Mail (the `mail` check): Gmail through OAuth, and/or any IMAP server
+    gmail_client_id: str | None = Field(default=None, description="Google OAuth client id.")
+    gmail_client_secret: SecretStr | None = Field(
+        default=None, description="Google OAuth client secret."
+    )
+    gmail_refresh_token: SecretStr | None = Field(
+        default=None, description="Refresh token, exchanged at Google's token endpoint."
+    )
+    imap_host: str | None = Field(default=None, description="IMAP server host name.")
+    imap_port: int | None = Field(
+        default=None, ge=1, le=65535, description="IMAP port; default 993 with ssl, 143 otherwise."
+    )
+    imap_tls: Literal["ssl", "starttls", "none"] = Field(
+        default="ssl", description="ssl (implicit TLS), starttls, or none."
+    )
+    imap_user: str | None = Field(default=None, description="IMAP login name.")
+    imap_password: SecretStr | None = Field(default=None, description="IMAP password.")
+    imap_ca_file: Path | None = Field(
+        default=None, description="Extra CA bundle to trust for the IMAP server's certificate."
     )
 
     # Operator console
@@ -266,6 +316,16 @@ class Settings(BaseSettings):
     def _upper_log_level(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
 
+    @field_validator("imap_port", "imap_ca_file", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("imap_tls", mode="before")
+    @classmethod
+    def _lower_imap_tls(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
     @field_validator("log_format", mode="before")
     @classmethod
     def _lower_log_format(cls, value: Any) -> Any:
@@ -286,7 +346,13 @@ class Settings(BaseSettings):
     def secret_values(self) -> list[str]:
         """Every configured secret, for the log redaction to mask wherever it appears."""
         values = [self.secret_key.get_secret_value()]
-        for secret in (self.admin_password, self.llm_api_key):
+        for secret in (
+            self.admin_password,
+            self.llm_api_key,
+            self.gmail_client_secret,
+            self.gmail_refresh_token,
+            self.imap_password,
+        ):
             if secret is not None:
                 values.append(secret.get_secret_value())
         for url in (self.database_url, self.redis_url, self.llm_endpoint):
@@ -298,11 +364,7 @@ class Settings(BaseSettings):
         """The settings safe to log and show: secrets left out, URL passwords masked."""
         summary: dict[str, Any] = {}
         for name, value in self.model_dump().items():
-            if isinstance(value, SecretStr) or name in {
-                "secret_key",
-                "admin_password",
-                "llm_api_key",
-            }:
+            if isinstance(value, SecretStr) or name in _SECRET_FIELDS:
                 continue
             if isinstance(value, Path):
                 value = str(value)

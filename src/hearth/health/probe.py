@@ -73,3 +73,33 @@ def _table(report: HealthReport) -> str:
         latency = f"{result.latency_ms:.1f} ms" if result.latency_ms else ""
         lines.append(f"  {name:<6} {result.status:<13} {latency:>9}  {result.detail}")
     return "\n".join(lines)
+
+
+def check_worker(settings: Settings, *, as_json: bool) -> int:
+    """0 when this host's worker reported within its heartbeat window (a worker container's
+    health check), else 1."""
+    import asyncio
+
+    from hearth.log import configure_logging
+    from hearth.runtime import open_runtime
+    from hearth.worker.health import WorkerAdapter, node_name
+
+    configure_logging(level="WARNING", fmt="json", secrets=settings.secret_values())
+
+    async def alive() -> tuple[bool, str]:
+        async with open_runtime(settings, serving=False) as runtime:
+            if runtime.engine is None:
+                return False, "no database to read heartbeats from"
+            adapter = WorkerAdapter(runtime.engine, settings.worker_heartbeat_seconds)
+            found = await adapter.alive(node_name())
+        if found:
+            return True, f"{node_name()} reported {found[0][1]:.0f} s ago"
+        return False, f"{node_name()} has not reported in the last {adapter.window:g} s"
+
+    ok, detail = asyncio.run(alive())
+    print(
+        json.dumps({"status": "ok" if ok else "unreachable", "detail": detail})
+        if as_json
+        else detail
+    )
+    return 0 if ok else 1

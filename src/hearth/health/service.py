@@ -26,6 +26,7 @@ class _Registered:
     check: Check
     critical: bool
     timeout: float
+    cache_seconds: float
     result: CheckResult | None = None
     finished_at: float = 0.0
     running: asyncio.Task[CheckResult] | None = field(default=None, repr=False)
@@ -40,9 +41,19 @@ class HealthService:
         self.cache_seconds = cache_seconds
         self._checks: dict[str, _Registered] = {}
 
-    def register(self, name: str, check: Check, *, critical: bool, timeout: float) -> None:
-        """Add a check. ``timeout`` bounds it; a critical one failing makes the status ``down``."""
-        self._checks[name] = _Registered(name, check, critical, min(timeout, self.budget))
+    def register(
+        self,
+        name: str,
+        check: Check,
+        *,
+        critical: bool,
+        timeout: float,
+        cache_seconds: float | None = None,
+    ) -> None:
+        """Add a check. ``timeout`` bounds it; a critical one failing makes the status
+        ``down``; ``cache_seconds`` overrides how long its result is reused."""
+        cache = self.cache_seconds if cache_seconds is None else cache_seconds
+        self._checks[name] = _Registered(name, check, critical, min(timeout, self.budget), cache)
 
     @property
     def names(self) -> list[str]:
@@ -104,7 +115,7 @@ class HealthService:
         return "degraded" if failing else "ok"
 
     def _result_task(self, entry: _Registered) -> asyncio.Future[CheckResult]:
-        fresh = time.monotonic() - entry.finished_at < self.cache_seconds
+        fresh = time.monotonic() - entry.finished_at < entry.cache_seconds
         if entry.result is not None and fresh:
             done: asyncio.Future[CheckResult] = asyncio.get_running_loop().create_future()
             done.set_result(entry.result)

@@ -3,8 +3,39 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import Literal
 
+from pydantic import BaseModel, ConfigDict
+
+from hearth.config.urls import mask_url_password
+from hearth.errors import HearthError
 from hearth.health.schemas import CheckResult
+
+CHAT_TIMEOUT_SECONDS = 120.0  # a small model on a Raspberry Pi takes its time
+EMBED_TIMEOUT_SECONDS = 60.0
+_UNCONFIGURED = "no LLM endpoint is configured; set it on the config page or in LLM_ENDPOINT"
+
+Role = Literal["system", "user", "assistant"]
+
+
+class ChatMessage(BaseModel):
+    """One turn of a conversation, as Ollama and the OpenAI API both spell it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    role: Role
+    content: str
+
+
+class LLMUnavailable(HearthError):
+    """The LLM could not do what was asked. The message says why in one line, without
+    secrets; Hearth answers 503 with it and carries on without the LLM."""
+
+    status_code = 503
+
+    def __init__(self, reason: str) -> None:
+        # One line, and no URL password even if a library's message quoted a URL.
+        super().__init__(mask_url_password(" ".join(reason.split())))
 
 
 class LLMAdapter(ABC):
@@ -13,6 +44,14 @@ class LLMAdapter(ABC):
     @abstractmethod
     async def check(self) -> CheckResult:
         """Whether the server answers, as a health check result; never raises."""
+
+    @abstractmethod
+    async def chat(self, messages: list[ChatMessage], *, model: str) -> str:
+        """The assistant's reply to ``messages``; ``LLMUnavailable`` on any failure."""
+
+    @abstractmethod
+    async def embed(self, texts: list[str], *, model: str) -> list[list[float]]:
+        """One vector per text, in order; ``LLMUnavailable`` on any failure."""
 
 
 class UnconfiguredLLM(LLMAdapter):
@@ -23,3 +62,9 @@ class UnconfiguredLLM(LLMAdapter):
             status="unconfigured",
             detail="no LLM endpoint: set it on the config page or in LLM_ENDPOINT",
         )
+
+    async def chat(self, messages: list[ChatMessage], *, model: str) -> str:
+        raise LLMUnavailable(_UNCONFIGURED)
+
+    async def embed(self, texts: list[str], *, model: str) -> list[list[float]]:
+        raise LLMUnavailable(_UNCONFIGURED)

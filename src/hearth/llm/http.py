@@ -1,49 +1,177 @@
-"""What every HTTP LLM adapter's health check does: ask the server for its models."""
+"""What every HTTP LLM adapter shares: JSON requests whose every failure becomes
+``LLMUnavailable`` with a readable reason, the model-listing health check, and the checks
+on the shape of an answer."""
 
 from __future__ import annotations
 
+import textwrap
 import time
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
+from hearth.config.urls import without_credentials
 from hearth.health.schemas import CheckResult
+from hearth.llm.adapter import LLMUnavailable
 
 CHECK_TIMEOUT_SECONDS = 1.5
 
 
-async def check_model_listing(
-    client: httpx.AsyncClient,
-    base_url: str,
-    path: str,
-    *,
-    location: str,
-    server: str,
-    models_field: str,
-    headers: dict[str, str] | None = None,
-) -> CheckResult:
-    """GET ``base_url + path`` and count the ``models_field`` list in its JSON: ``ok`` with
-    the count, or ``unreachable`` saying why (no answer, refused credentials, an HTTP error,
-    not the expected JSON). ``location`` names the server without credentials."""
-    started = time.perf_counter()
+class LLMServer:
+    """An LLM server's HTTP API as seen by one adapter: its name, where it is, and the
+    headers and query parameters every request carries."""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        *,
+        server: str,
+        location: str,
+        auth_headers: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
+    ) -> None:
+        self.client = client
+        self.server = server
+        self.location = without_credentials(location)
+        self.auth_headers = auth_headers or {}
+        self.params = params or {}
+
+    async def get_json(self, url: str, *, within: float) -> Any:
+        """The JSON answer to ``GET url``; ``LLMUnavailable`` saying why there is none."""
+        return await self._request("GET", url, within=within)
+
+    async def post_json(self, url: str, body: dict[str, Any], *, within: float) -> Any:
+        """The JSON answer to ``POST url`` with ``body``; ``LLMUnavailable`` saying why not."""
+        return await self._request("POST", url, within=within, body=body)
+
+    async def check_models(self, url: str, *, models_field: str) -> CheckResult:
+        """GET ``url`` and count the ``models_field`` list in its JSON: ``ok`` with the
+        count, or ``unreachable`` saying why. Never raises."""
+        started = time.perf_counter()
+        try:
+            payload = await self.get_json(url, within=CHECK_TIMEOUT_SECONDS)
+        except LLMUnavailable as exc:
+            return CheckResult.timed("unreachable", exc.message, started)
+        if not isinstance(payload, dict):
+            return CheckResult.timed("unreachable", self._not_our_json(url), started)
+        models = payload.get(models_field, [])
+        count = len(models) if isinstance(models, list) else 0
+        noun = "model" if count == 1 else "models"
+        return CheckResult.timed("ok", f"{self.server} at {self.location}, {count} {noun}", started)
+
+    async def _request(
+        self, method: str, url: str, *, within: float, body: dict[str, Any] | None = None
+    ) -> Any:
+        try:
+            response = await self.client.request(
+                method,
+                url,
+                json=body,
+                headers=self.auth_headers,
+                params=self.params,
+                timeout=within,
+            )
+        except httpx.TimeoutException:
+            raise LLMUnavailable(f"{self.location} did not answer within {within:g} s") from None
+        except httpx.ConnectError as exc:
+            raise LLMUnavailable(f"cannot connect to {self.location}: {_reason(exc)}") from None
+        except httpx.HTTPError as exc:
+            raise LLMUnavailable(f"{self.location}: {_reason(exc)}") from None
+        except httpx.InvalidURL as exc:
+            raise LLMUnavailable(f"{self.location} is not a usable URL: {exc}") from None
+        except UnicodeEncodeError:
+            # httpx sends headers as ASCII; the message would quote the key's characters.
+            raise LLMUnavailable(
+                f"cannot send a request to {self.location}: LLM_API_KEY holds characters "
+                "an HTTP header cannot carry"
+            ) from None
+        status = response.status_code
+        if status in (401, 403):
+            refused = "the API key" if self.auth_headers else "the credentials"
+            raise LLMUnavailable(
+                f"{self.location} refused {refused} (HTTP {status}); check LLM_API_KEY"
+            )
+        if status != 200:
+            raise LLMUnavailable(f"{shown(url)} answered HTTP {status}{_server_error(response)}")
+        try:
+            return response.json()
+        except ValueError:
+            raise LLMUnavailable(self._not_our_json(url)) from None
+
+    def _not_our_json(self, url: str) -> str:
+        return f"{shown(url)} did not answer {self.server}'s JSON; is it {self.server}?"
+
+
+def shown(url: str) -> str:
+    """``url`` as messages show it: no credentials, no query string."""
+    parts = urlsplit(without_credentials(url))
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+
+
+def field(payload: Any, path: tuple[str | int, ...], *, url: str) -> Any:
+    """``payload[path[0]][path[1]]…``, or ``LLMUnavailable`` naming what is missing."""
+    value = payload
+    for key in path:
+        try:
+            value = value[key]
+        except (KeyError, IndexError, TypeError):
+            value = None
+        if value is None:
+            spelled = "".join(f"[{key}]" if isinstance(key, int) else f".{key}" for key in path)
+            raise LLMUnavailable(f"{shown(url)} answered without {spelled.lstrip('.')}")
+    return value
+
+
+def text(payload: Any, path: tuple[str | int, ...], *, url: str) -> str:
+    """The string at ``path`` in ``payload``; ``LLMUnavailable`` if there is none."""
+    value = field(payload, path, url=url)
+    if not isinstance(value, str):
+        raise LLMUnavailable(f"{shown(url)} answered a {type(value).__name__}, not text")
+    return value
+
+
+def vectors(raw: Any, count: int, *, url: str) -> list[list[float]]:
+    """``raw`` checked to be ``count`` vectors of numbers, all of one length."""
+    if not isinstance(raw, list):
+        raise LLMUnavailable(f"{shown(url)} answered no list of embeddings")
+    if len(raw) != count:
+        noun = "embedding" if len(raw) == 1 else "embeddings"
+        raise LLMUnavailable(f"{shown(url)} answered {len(raw)} {noun} for {count} texts")
+    result = []
+    for vector in raw:
+        if not _is_vector(vector):
+            raise LLMUnavailable(
+                f"{shown(url)} answered an embedding that is not a list of numbers"
+            )
+        result.append([float(x) for x in vector])
+    if len({len(vector) for vector in result}) > 1:
+        raise LLMUnavailable(f"{shown(url)} answered embeddings of different lengths")
+    return result
+
+
+def _is_vector(raw: Any) -> bool:
+    return (
+        isinstance(raw, list)
+        and bool(raw)
+        and all(isinstance(x, int | float) and not isinstance(x, bool) for x in raw)
+    )
+
+
+def _reason(exc: Exception) -> str:
+    return str(exc) or type(exc).__name__
+
+
+def _server_error(response: httpx.Response) -> str:
+    """``": <the server's error message>"`` when its JSON holds one (both Ollama's
+    ``{"error": "…"}`` and OpenAI's ``{"error": {"message": "…"}}``), else nothing. Never
+    used for 401/403: OpenAI quotes part of a refused key there."""
     try:
-        response = await client.get(base_url + path, headers=headers, timeout=CHECK_TIMEOUT_SECONDS)
-    except httpx.TimeoutException:
-        detail = f"{location} did not answer within {CHECK_TIMEOUT_SECONDS:g} s"
-        return CheckResult.timed("unreachable", detail, started)
-    except httpx.HTTPError as exc:
-        reason = str(exc) or type(exc).__name__
-        return CheckResult.timed("unreachable", f"{location}: {reason}", started)
-    status = response.status_code
-    if status in (401, 403):
-        detail = f"{location} refused the credentials (HTTP {status}); check LLM_API_KEY"
-        return CheckResult.timed("unreachable", detail, started)
-    if status != 200:
-        return CheckResult.timed("unreachable", f"{location}{path} answered HTTP {status}", started)
-    try:
-        models = response.json().get(models_field, [])
+        error = response.json().get("error")
     except (ValueError, AttributeError):
-        detail = f"{location}{path} did not answer {server}'s JSON; is it {server}?"
-        return CheckResult.timed("unreachable", detail, started)
-    count = len(models) if isinstance(models, list) else 0
-    noun = "model" if count == 1 else "models"
-    return CheckResult.timed("ok", f"{server} at {location}, {count} {noun}", started)
+        return ""
+    if isinstance(error, dict):
+        error = error.get("message")
+    if not isinstance(error, str) or not error.strip():
+        return ""
+    return ": " + textwrap.shorten(error, width=200, placeholder="…")

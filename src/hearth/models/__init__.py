@@ -2,5 +2,6 @@
 
 from hearth.models.base import Base
 from hearth.models.setting import Setting
+from hearth.models.worker_heartbeat import WorkerHeartbeat
 
-__all__ = ["Base", "Setting"]
+__all__ = ["Base", "Setting", "WorkerHeartbeat"]

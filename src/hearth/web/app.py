@@ -23,6 +23,7 @@ from hearth.version import hearth_version
 from hearth.web.errors import register_error_handlers
 from hearth.web.middleware import RequestContextMiddleware
 from hearth.web.pages import router as pages_router
+from hearth.worker.router import router as tasks_router
 
 STATIC_DIR = Path(__file__).parent / "static"
 # An operator session lasts a working day; then the password is asked again.
@@ -76,4 +77,5 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(pages_router)
     app.include_router(auth_router)
     app.include_router(config_router)
+    app.include_router(tasks_router)
     return app

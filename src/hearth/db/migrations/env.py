@@ -16,6 +16,17 @@ from hearth.config.urls import normalize_database_url
 from hearth.models import Base
 
 target_metadata = Base.metadata
+# Tables that live in Hearth's database but belong to others: the embedded queue's (kombu)
+# and Celery's results. Autogenerate must not propose to drop them.
+FOREIGN_TABLE_PREFIXES = ("kombu_", "celery_")
+
+
+def include_object(
+    obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
+) -> bool:
+    if type_ == "table" and reflected and compare_to is None and name:
+        return not name.startswith(FOREIGN_TABLE_PREFIXES)
+    return True
 
 
 def _url_from_environment() -> str:
@@ -39,13 +50,19 @@ def run_offline() -> None:
 def run_online() -> None:
     connection = context.config.attributes.get("connection")
     if connection is not None:
-        context.configure(connection=connection, target_metadata=target_metadata)
+        context.configure(
+            connection=connection, target_metadata=target_metadata, include_object=include_object
+        )
         with context.begin_transaction():
             context.run_migrations()
         return
     engine = create_engine(_url_from_environment(), poolclass=pool.NullPool)
     with engine.connect() as own_connection:
-        context.configure(connection=own_connection, target_metadata=target_metadata)
+        context.configure(
+            connection=own_connection,
+            target_metadata=target_metadata,
+            include_object=include_object,
+        )
         with context.begin_transaction():
             context.run_migrations()
 

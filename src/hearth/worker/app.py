@@ -1,0 +1,70 @@
+"""The Celery application, built from the settings (never at import time)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from celery import Celery
+
+from hearth.config.settings import Settings
+
+# Results are kept a day, then Redis (or the database) forgets them.
+RESULT_EXPIRES = timedelta(hours=24)
+TASK_MODULES = ["hearth.worker.tasks"]
+
+
+def queue_urls(settings: Settings, database_url: str) -> tuple[str, str]:
+    """Broker and result backend: Redis when configured, else PostgreSQL (kombu's SQLAlchemy
+    transport and Celery's database backend), so the embedded mode needs no other server."""
+    if settings.redis_url:
+        return settings.redis_url, settings.redis_url
+    sync_url = database_url  # postgresql+psycopg:// drives both async and sync SQLAlchemy
+    return f"sqla+{sync_url}", f"db+{sync_url}"
+
+
+def create_celery(settings: Settings, database_url: str) -> Celery:
+    """Celery configured for at-least-once delivery: a task is acknowledged after it ran,
+    and handed to another worker if its worker dies mid-task."""
+    broker, backend = queue_urls(settings, database_url)
+    extra = [name.strip() for name in settings.worker_imports.split(",") if name.strip()]
+    app = Celery("hearth", broker=broker, backend=backend, include=[*TASK_MODULES, *extra])
+    app.conf.update(
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        result_accept_content=["json"],
+        result_expires=RESULT_EXPIRES,
+        result_extended=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        task_track_started=True,
+        worker_prefetch_multiplier=1,
+        worker_hijack_root_logger=False,
+        worker_redirect_stdouts=False,
+        broker_connection_retry_on_startup=True,
+        broker_connection_timeout=2,
+        result_backend_transport_options={"retry_policy": {"timeout": 2.0}},
+        # A web request that enqueues must fail fast (503) when the broker is down.
+        task_publish_retry_policy={
+            "max_retries": 2,
+            "interval_start": 0,
+            "interval_step": 0.2,
+            "interval_max": 0.5,
+        },
+        timezone="UTC",
+    )
+    if settings.redis_url:
+        visibility = settings.task_visibility_timeout_seconds
+        app.conf.broker_transport_options = {
+            # A task taken by a worker that died goes to another after this long; workers
+            # look for such tasks every few seconds (kombu's default is every 100 s).
+            "visibility_timeout": visibility,
+            "unacked_restore_interval": max(1, min(10, visibility // 3)),
+            "unacked_restore_throttle": 1,
+            # A Redis behind a rebooted router may vanish without closing the connection:
+            # without these, a publish or a consumer could wait on a dead socket forever.
+            "socket_timeout": 10,
+            "socket_connect_timeout": 5,
+            "socket_keepalive": True,
+        }
+    return app

@@ -1,0 +1,58 @@
+"""The ``worker`` health check: is a worker alive? Read from the heartbeats the workers write
+(see ``heartbeat.py``). Imports no Celery, so the web app stays light."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from hearth.health.schemas import CheckResult
+from hearth.models import WorkerHeartbeat
+
+# A worker is alive if it reported within this many heartbeat intervals.
+MISSED_BEATS = 3
+
+
+def node_name() -> str:
+    """This host's worker name, as its heartbeat records it."""
+    return f"hearth@{socket.gethostname()}"
+
+
+class WorkerAdapter:
+    """The ``worker`` check: ``ok`` when a worker reported recently."""
+
+    def __init__(self, engine: AsyncEngine | None, interval: float) -> None:
+        self.engine = engine
+        self.window = interval * MISSED_BEATS
+
+    async def alive(self, hostname: str | None = None) -> list[tuple[str, float]]:
+        """Workers (name, seconds since their last report) seen within the window."""
+        assert self.engine is not None
+        age = func.extract("epoch", func.now() - WorkerHeartbeat.seen_at)
+        query = select(WorkerHeartbeat.hostname, age).where(age < self.window)
+        if hostname:
+            query = query.where(WorkerHeartbeat.hostname == hostname)
+        async with self.engine.connect() as connection:
+            rows = (await connection.execute(query.order_by(WorkerHeartbeat.hostname))).all()
+        return [(name, float(seconds)) for name, seconds in rows]
+
+    async def check(self) -> CheckResult:
+        """``ok`` naming the live workers, or ``unreachable`` saying how to start one."""
+        started = time.perf_counter()
+        if self.engine is None:
+            return CheckResult(status="unreachable", detail="no database to read heartbeats from")
+        try:
+            workers = await self.alive()
+        except SQLAlchemyError as exc:
+            reason = str(exc).splitlines()[0]
+            return CheckResult.timed("unreachable", f"cannot read heartbeats: {reason}", started)
+        if not workers:
+            detail = f"no worker reported in the last {self.window:g} s; start one: hearth worker"
+            return CheckResult.timed("unreachable", detail, started)
+        names = ", ".join(f"{name} ({seconds:.0f} s ago)" for name, seconds in workers)
+        noun = "worker" if len(workers) == 1 else "workers"
+        return CheckResult.timed("ok", f"{len(workers)} {noun}: {names}", started)

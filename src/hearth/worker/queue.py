@@ -1,0 +1,85 @@
+"""Sending tasks from the web app, and reading their state."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from hearth.config.urls import mask_url_password
+from hearth.errors import HearthError
+from hearth.log import get_logger
+
+if TYPE_CHECKING:
+    from celery import Celery
+
+log = get_logger(__name__)
+
+SEND_TIMEOUT_SECONDS = 5.0
+
+
+class QueueUnavailable(HearthError):
+    """The broker cannot take the task right now; nothing was queued."""
+
+    status_code = 503
+
+
+@dataclass
+class PendingTask:
+    name: str
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+
+class TaskQueue:
+    """Celery seen from the web app: send by name (no task code is imported), read state.
+    Celery itself is imported only when the first task is sent."""
+
+    def __init__(self, app: Celery) -> None:
+        self.app = app
+
+    async def send(self, task: PendingTask) -> None:
+        """Publish ``task``; ``QueueUnavailable`` (503) saying why when the broker is down."""
+
+        def publish() -> None:
+            self.app.send_task(task.name, args=task.args, kwargs=task.kwargs, task_id=task.id)
+
+        try:
+            await asyncio.wait_for(asyncio.to_thread(publish), SEND_TIMEOUT_SECONDS)
+        except Exception as exc:
+            # Celery, kombu and redis-py raise many kinds of errors for one cause: the broker
+            # (or the result backend) is not there. None of them may become a 500.
+            reason = _reason(exc)
+            log.warning("task_send_failed", task=task.name, task_id=task.id, reason=reason)
+            raise QueueUnavailable(
+                f"The task queue is unavailable ({reason}); nothing was queued, try again later."
+            ) from None
+        log.info("task_sent", task=task.name, task_id=task.id)
+
+    async def state(self, task_id: str) -> dict[str, Any]:
+        """``{"id", "state", "result"}``; an unknown id reads as PENDING (Celery cannot tell)."""
+        from celery.result import AsyncResult
+
+        def read() -> dict[str, Any]:
+            result = AsyncResult(task_id, app=self.app)
+            state = result.state
+            value = result.result if state == "SUCCESS" else None
+            error = str(result.result) if state == "FAILURE" else None
+            return {"id": task_id, "state": state, "result": value, "error": error}
+
+        try:
+            return await asyncio.wait_for(asyncio.to_thread(read), SEND_TIMEOUT_SECONDS)
+        except Exception as exc:  # as in send(): whatever the library, the backend is away
+            raise QueueUnavailable(f"Task results are unavailable ({_reason(exc)}).") from None
+
+
+def _reason(exc: BaseException) -> str:
+    """The innermost error's message, one line, no password."""
+    while exc.__cause__ is not None or exc.__context__ is not None:
+        inner = exc.__cause__ or exc.__context__
+        assert inner is not None
+        exc = inner
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return mask_url_password(text)

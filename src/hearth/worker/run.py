@@ -1,0 +1,61 @@
+"""``hearth worker``: a Celery worker with Hearth's settings, logs and heartbeat."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery.signals import setup_logging
+
+from hearth.config.settings import Settings
+from hearth.config.urls import mask_url_password
+from hearth.db.embedded import EmbeddedPostgres
+from hearth.log import get_logger
+from hearth.worker.app import create_celery, queue_urls
+from hearth.worker.health import node_name
+from hearth.worker.heartbeat import HeartbeatStep
+
+log = get_logger(__name__)
+
+
+@setup_logging.connect  # type: ignore[untyped-decorator]
+def _keep_hearth_logging(**kwargs: Any) -> None:
+    """Connected, so Celery leaves logging alone: its lines go through Hearth's redacting
+    pipeline, configured before the worker starts."""
+
+
+def run_worker(settings: Settings, *, concurrency: int | None = None) -> int:
+    """Run until stopped (SIGTERM or Ctrl-C: finish running tasks first); the exit status."""
+    embedded = None
+    database_url = settings.database_url
+    if database_url is None:
+        embedded = EmbeddedPostgres(settings.hearth_data_dir)
+        database_url = embedded.start()  # shared with `hearth serve` on the same data dir
+    try:
+        app = create_celery(settings, database_url)
+        app.conf.hearth_database_url = database_url
+        app.conf.hearth_heartbeat_seconds = settings.worker_heartbeat_seconds
+        app.steps["worker"].add(HeartbeatStep)
+        app.loader.import_default_modules()  # the task modules, to list them below
+        broker, _ = queue_urls(settings, database_url)
+        workers = concurrency or settings.worker_concurrency
+        log.info(
+            "worker_starting",
+            node=node_name(),
+            concurrency=workers,
+            broker=mask_url_password(broker),
+            tasks=sorted(name for name in app.tasks if not name.startswith("celery.")),
+        )
+        worker = app.Worker(
+            hostname=node_name(),
+            concurrency=workers,
+            pool_cls="prefork",  # the main process stays free for heartbeats and control
+            loglevel=settings.log_level,
+            without_gossip=True,
+            without_mingle=True,
+            quiet=True,  # no banner: it would bypass the redacting log pipeline
+        )
+        worker.start()
+        return int(worker.exitcode or 0)
+    finally:
+        if embedded is not None:
+            embedded.stop()

@@ -1,0 +1,38 @@
+"""Tasks only the test suite's workers load (``WORKER_IMPORTS=tests.support.tasks``)."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import redis
+from celery import shared_task
+from sqlalchemy import create_engine, text
+
+from hearth.config.urls import normalize_database_url
+
+
+@shared_task(name="tests.effect", bind=True)  # type: ignore[untyped-decorator]
+def effect(self, key: str, seconds: float) -> str:  # type: ignore[no-untyped-def]
+    """Counts every run, works ``seconds``, then records its effect once per task id (the
+    idempotence every Hearth task must have)."""
+    client = redis.Redis.from_url(os.environ["TEST_EFFECT_REDIS_URL"])
+    client.incr(f"{key}:runs")
+    time.sleep(seconds)
+    if client.sadd(f"{key}:done", self.request.id):
+        client.rpush(f"{key}:effects", self.request.id)
+    return "done"
+
+
+@shared_task(name="tests.read_setting")  # type: ignore[untyped-decorator]
+def read_setting(key: str) -> str | None:
+    """What the worker sees of a runtime setting: proves a task runs after the commit."""
+    engine = create_engine(normalize_database_url(os.environ["DATABASE_URL"]))
+    try:
+        with engine.connect() as connection:
+            value = connection.execute(
+                text("SELECT value FROM settings WHERE key = :key"), {"key": key}
+            ).scalar()
+    finally:
+        engine.dispose()
+    return value
