@@ -173,3 +173,27 @@ def test_embedded_database_as_an_ordinary_user(tmp_path: Path) -> None:
             process.kill()
         shutil.rmtree(home, ignore_errors=True)
         shutil.rmtree(venv.parent, ignore_errors=True)
+
+
+def test_queued_tasks_survive_a_restart_of_server_and_worker(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    """Embedded mode: the queue lives in the embedded PostgreSQL, so a task queued while no
+    worker runs is still there after both processes restart."""
+    env = clean_environment(HEARTH_DATA_DIR=str(data_dir), WORKER_HEARTBEAT_SECONDS="1")
+    port = free_port()
+    with hearth_server(env, tmp_path, port) as server:
+        server.wait_until("/readyz", 200)
+        with hearth_worker(env, tmp_path):
+            warm = httpx.post(f"{server.url}/tasks/ping", timeout=10).json()["id"]
+            assert _task_state(server.url, warm) == "SUCCESS"
+        queued = httpx.post(f"{server.url}/tasks/ping", timeout=10).json()["id"]
+        assert httpx.get(f"{server.url}/tasks/{queued}", timeout=10).json()["state"] == "PENDING"
+        assert server.stop() == 0
+    assert not _postgres_processes(data_dir / "postgres")  # everything stopped
+
+    with hearth_server(env, tmp_path, port) as server:
+        server.wait_until("/readyz", 200)
+        with hearth_worker(env, tmp_path):
+            assert _task_state(server.url, queued) == "SUCCESS"
+        assert server.stop() == 0

@@ -4,6 +4,7 @@ mid-task, Redis going away and coming back, tasks sent only after the commit."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -183,3 +184,26 @@ async def test_tasks_are_sent_only_after_the_commit(
             await session.execute(delete(Setting).where(Setting.key == key))
     assert failed.status_code == 500
     assert done["result"] == "committed"
+
+
+def test_the_worker_logs_json_and_never_the_broker_password(
+    database_url: str, tmp_path: Path
+) -> None:
+    password = "broker-password-" + uuid.uuid4().hex[:8]
+    owned = OwnedRedis(free_port(), tmp_path / "redis", password=password)
+    owned.start()
+    try:
+        with hearth_worker(worker_env(database_url, owned.url), tmp_path) as worker:
+            assert worker.stop() == 0
+    finally:
+        owned.stop()
+    text = worker.output.read_text()
+    # Every line is JSON (no banner), but for the notice Celery prints itself on a signal.
+    other = [line for line in text.splitlines() if line.strip() and not line.startswith("{")]
+    assert other == ["worker: Warm shutdown (MainProcess)"]
+    lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    [starting] = [line for line in lines if line["event"] == "worker_starting"]
+    assert starting["broker"] == f"redis://:***@127.0.0.1:{owned.port}/0"
+    assert "hearth.ping" in starting["tasks"]
+    assert any(line.get("logger", "").startswith("celery") for line in lines)
+    assert password not in text
