@@ -23,7 +23,7 @@ help: ## list the targets
 .env: | .venv/.synced
 	$(RUN) hearth init
 
-run: .venv/.synced .env ## serve Hearth at http://127.0.0.1:8000 (embedded PostgreSQL unless DATABASE_URL is set)
+run: .venv/.synced .env ## serve Hearth at http://127.0.0.1:8000 with a worker (embedded PostgreSQL unless DATABASE_URL is set)
 	$(RUN) hearth serve --with-worker
 
 test: lint typecheck pytest ## lint, type-check and run every test (needs PostgreSQL and Redis, see README)
