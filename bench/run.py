@@ -37,42 +37,38 @@ import argparse
 import http.client
 import json
 import os
-import platform
 import re
 import secrets
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 from typing import Any
+
+import common
+from common import HEARTH, LOOPBACK, MB, STOP_TIMEOUT_S, BenchError, Processes
 
 # Third-party modules are imported where they are used, so that the baseline served by
 # ``--serve-empty-app`` imports FastAPI and Uvicorn and nothing else.
 
-LOOPBACK = "127.0.0.1"
 SCRIPT = str(Path(__file__).resolve())
-HEARTH = str(Path(sys.executable).parent / "hearth")
 
 STARTS = 5  # warm starts measured, of hearth and of the baseline each
 COLD_START_TIMEOUT_S = 120.0  # the first start runs initdb
 START_TIMEOUT_S = 30.0
-STOP_TIMEOUT_S = 20.0
 POLL_INTERVAL_S = 0.01
 REQUEST_TIMEOUT_S = 5.0
 IDLE_S = 2.0
 REQUESTS_BEFORE_IDLE = 5  # per path
 
-ADMIN_DATABASE_URL = f"postgresql://postgres@{LOOPBACK}:5432/postgres"
 REDIS_URL = f"redis://{LOOPBACK}:6379/15"
+REDIS_SOCKET_TIMEOUT_S = 5.0
 WRK_THREADS = 2
 WRK_CONNECTIONS = 32
 WRK_SECONDS = 10
@@ -86,11 +82,6 @@ TARGET_RSS_MB = 100.0
 TARGET_THROUGHPUT_RATIO = 0.8
 
 EMPTY_ROUTE = "/bench/empty"
-MB = 1024 * 1024
-
-
-class BenchError(Exception):
-    """The benchmark could not run; the message says why."""
 
 
 # --- The apps served in subprocesses ----------------------------------------------------
@@ -132,64 +123,6 @@ def serve_bench_app(port: int) -> int:
 
 
 # --- Processes -------------------------------------------------------------------------
-
-
-class Processes:
-    """Starts processes, each in its own session (so a Ctrl-C reaches this script only),
-    with output to a log file, and stops every one still running on ``close()``."""
-
-    def __init__(self, log_dir: Path) -> None:
-        self.log_dir = log_dir
-        self.running: list[subprocess.Popen[bytes]] = []
-        self.logs: dict[int, Path] = {}
-        self._count = 0
-
-    def start(self, command: Sequence[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-        self._count += 1
-        log_path = self.log_dir / f"process-{self._count}.log"
-        with log_path.open("wb") as log_file:
-            process = subprocess.Popen(
-                command,
-                env=env,
-                cwd=self.log_dir,  # no .env from the project: only the environment given
-                stdin=subprocess.DEVNULL,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        self.running.append(process)
-        self.logs[process.pid] = log_path
-        return process
-
-    def stop(self, process: subprocess.Popen[bytes]) -> None:
-        """SIGTERM, then wait; SIGKILL if it has not stopped within STOP_TIMEOUT_S."""
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=STOP_TIMEOUT_S)
-        if process in self.running:
-            self.running.remove(process)
-
-    def close(self) -> None:
-        for process in list(self.running):
-            self.stop(process)
-
-    def log_tail(self, process: subprocess.Popen[bytes], lines: int = 20) -> str:
-        try:
-            text = self.logs[process.pid].read_text(errors="replace")
-        except (KeyError, OSError):
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((LOOPBACK, 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def http_get(port: int, path: str) -> tuple[int, bytes] | None:
@@ -329,28 +262,7 @@ def stop_leftover_postgres(pgdata: Path) -> None:
             process.kill()
 
 
-# --- Environment -----------------------------------------------------------------------
-
-
-def clean_environment() -> dict[str, str]:
-    """This process's environment without any Hearth setting, so each run sets its own."""
-    from hearth.config.settings import Settings, env_names
-
-    names = {"HEARTH_SECRETS_DIR", "CREDENTIALS_DIRECTORY"}
-    for field_name, field in Settings.model_fields.items():
-        for name in env_names(field_name, field):
-            names.update({name, f"{name}_FILE"})
-    return {key: value for key, value in os.environ.items() if key.upper() not in names}
-
-
-def hearth_environment(base: dict[str, str], **settings: str) -> dict[str, str]:
-    return {
-        **base,
-        "SECRET_KEY": secrets.token_urlsafe(48),
-        "LOG_FORMAT": "json",
-        "HOST": LOOPBACK,
-        **settings,
-    }
+# --- wrk -------------------------------------------------------------------------------
 
 
 def ensure_wrk() -> str:
@@ -381,51 +293,6 @@ def ensure_wrk() -> str:
     raise BenchError("could not install wrk with `apt-get install -y wrk`; install it and retry")
 
 
-def check_services() -> None:
-    """PostgreSQL at 127.0.0.1:5432 and Redis at 127.0.0.1:6379 must answer."""
-    import psycopg
-    import redis
-
-    try:
-        with psycopg.connect(ADMIN_DATABASE_URL, connect_timeout=5):
-            pass
-    except psycopg.Error as exc:
-        raise BenchError(
-            f"PostgreSQL at {LOOPBACK}:5432 (user postgres) is needed: {exc}"
-        ) from None
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=5, socket_timeout=5)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        raise BenchError(f"Redis at {REDIS_URL} is needed: {exc}") from None
-    finally:
-        client.close()
-
-
-def create_database(name: str) -> str:
-    """Create ``name`` on the PostgreSQL at 127.0.0.1:5432; return its URL."""
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(ADMIN_DATABASE_URL, autocommit=True, connect_timeout=5) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    return f"postgresql://postgres@{LOOPBACK}:5432/{name}"
-
-
-def drop_database(name: str) -> None:
-    """Drop ``name`` if it exists; on failure say so, since this runs during clean-up."""
-    import psycopg
-    from psycopg import sql
-
-    try:
-        with psycopg.connect(ADMIN_DATABASE_URL, autocommit=True, connect_timeout=5) as admin:
-            force = " WITH (FORCE)" if admin.info.server_version >= 130000 else ""
-            statement = sql.SQL("DROP DATABASE IF EXISTS {}" + force)
-            admin.execute(statement.format(sql.Identifier(name)))
-    except psycopg.Error as exc:
-        print(f"bench: could not drop the database {name}: {exc}", file=sys.stderr)
-
-
 # --- The measurements ------------------------------------------------------------------
 
 
@@ -445,14 +312,14 @@ def measure_startup(
     pgdata = data_dir / "postgres"
 
     def start_hearth(timeout: float) -> tuple[subprocess.Popen[bytes], int, float]:
-        port = free_port()
-        env = hearth_environment(base_env, HEARTH_DATA_DIR=str(data_dir), PORT=str(port))
+        port = common.free_port()
+        env = common.hearth_environment(base_env, HEARTH_DATA_DIR=str(data_dir), PORT=str(port))
         command = [HEARTH, "serve", "--host", LOOPBACK, "--port", str(port)]
         process, seconds = start_until_ok(processes, command, env, port, "/readyz", timeout)
         return process, port, seconds
 
     def start_baseline() -> tuple[subprocess.Popen[bytes], int, float]:
-        port = free_port()
+        port = common.free_port()
         command = [sys.executable, SCRIPT, "--serve-empty-app", str(port)]
         process, seconds = start_until_ok(processes, command, base_env, port, "/")
         return process, port, seconds
@@ -537,8 +404,8 @@ class ThroughputResult:
 def measure_throughput(
     processes: Processes, base_env: dict[str, str], wrk: str, database_url: str
 ) -> ThroughputResult:
-    port = free_port()
-    env = hearth_environment(
+    port = common.free_port()
+    env = common.hearth_environment(
         base_env, DATABASE_URL=database_url, REDIS_URL=REDIS_URL, LOG_LEVEL="WARNING"
     )
     command = [sys.executable, SCRIPT, "--serve-bench-app", str(port)]
@@ -574,10 +441,6 @@ def describe_health(answer: tuple[int, bytes] | None) -> str:
 # --- The report ------------------------------------------------------------------------
 
 
-def _met(met: bool) -> str:
-    return "met" if met else "MISSED"
-
-
 def print_report(startup: StartupResult, throughput: ThroughputResult, elapsed: float) -> None:
     hearth_start = statistics.median(startup.hearth_starts)
     baseline_start = statistics.median(startup.baseline_starts)
@@ -596,7 +459,7 @@ def print_report(startup: StartupResult, throughput: ThroughputResult, elapsed: 
             f"{baseline_start:.2f} s",
             f"{hearth_start - baseline_start:+.2f} s ({hearth_start / baseline_start:.1f}x)",
             f"<= {TARGET_START_S} s",
-            _met(hearth_start <= TARGET_START_S),
+            common.met(hearth_start <= TARGET_START_S),
         ),
         (
             "idle RSS, server process",
@@ -604,7 +467,7 @@ def print_report(startup: StartupResult, throughput: ThroughputResult, elapsed: 
             f"{baseline_mb:.1f} MB",
             f"{hearth_mb - baseline_mb:+.1f} MB ({hearth_mb / baseline_mb:.1f}x)",
             f"<= {TARGET_RSS_MB:.0f} MB",
-            _met(hearth_mb <= TARGET_RSS_MB),
+            common.met(hearth_mb <= TARGET_RSS_MB),
         ),
         (
             "idle RSS, embedded PostgreSQL",
@@ -620,15 +483,9 @@ def print_report(startup: StartupResult, throughput: ThroughputResult, elapsed: 
             f"{empty_rps:.0f} req/s",
             f"{ratio:.2f}x",
             f">= {TARGET_THROUGHPUT_RATIO}x",
-            _met(ratio >= TARGET_THROUGHPUT_RATIO),
+            common.met(ratio >= TARGET_THROUGHPUT_RATIO),
         ),
     ]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    table = [
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        for row in rows
-    ]
-    table.insert(1, "  ".join("-" * width for width in widths))
 
     def seconds(values: list[float]) -> str:
         return " ".join(f"{value:.2f}" for value in values) + " s"
@@ -640,15 +497,10 @@ def print_report(startup: StartupResult, throughput: ThroughputResult, elapsed: 
     )
     non_2xx = sum(run.non_2xx for run in throughput.runs)
     socket_errors = sum(run.socket_errors for run in throughput.runs)
-    load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
-    print()
-    print("Hearth benchmark: each figure beside its baseline, measured in this run")
-    print(
-        f"Python {platform.python_version()}, {os.cpu_count()} CPUs, "
-        f"load average at the end {load}, {elapsed:.0f} s in all"
+    common.print_heading(
+        "Hearth benchmark: each figure beside its baseline, measured in this run", elapsed
     )
-    print()
-    print("\n".join(table))
+    print(common.table(rows))
     print()
     print("Details:")
     print(f"  hearth serve -> /readyz 200, warm starts: {seconds(startup.hearth_starts)}")
@@ -669,41 +521,25 @@ def print_report(startup: StartupResult, throughput: ThroughputResult, elapsed: 
 # --- Entry point -----------------------------------------------------------------------
 
 
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
-
-
-@contextmanager
-def signals_ignored() -> Iterator[None]:
-    """Let clean-up finish: a second Ctrl-C must not leave servers or a database behind.
-    Each step of the clean-up is bounded in time, so this cannot hang for long."""
-    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
 def benchmark() -> int:
     started = time.monotonic()
     wrk = ensure_wrk()
-    check_services()
-    base_env = clean_environment()
+    common.check_services(REDIS_URL, REDIS_SOCKET_TIMEOUT_S)
+    base_env = common.clean_environment()
     work = Path(tempfile.mkdtemp(prefix="hearth-bench-")).resolve()
     data_dir = work / "data"
     database = f"hearth_bench_{secrets.token_hex(4)}"
     processes = Processes(work)
     try:
         startup = measure_startup(processes, base_env, data_dir)
-        database_url = create_database(database)
+        database_url = common.create_database(database)
         throughput = measure_throughput(processes, base_env, wrk, database_url)
     finally:
-        with signals_ignored():
+        with common.signals_ignored():
             print("cleaning up ...", file=sys.stderr)
             processes.close()
             stop_leftover_postgres(data_dir / "postgres")
-            drop_database(database)
+            common.drop_database(database)
             shutil.rmtree(work, ignore_errors=True)
     print_report(startup, throughput, time.monotonic() - started)
     return 0
@@ -719,16 +555,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return serve_empty_app(args.serve_empty_app)
     if args.serve_bench_app:
         return serve_bench_app(args.serve_bench_app)
-
-    signal.signal(signal.SIGTERM, _interrupt)  # clean up on SIGTERM as on Ctrl-C
-    try:
-        return benchmark()
-    except BenchError as exc:
-        print(f"bench: could not run: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("bench: interrupted; every process it started has been stopped", file=sys.stderr)
-        return 1
+    return common.run_main(benchmark)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,299 @@
+"""What Hearth's benchmarks (``bench/run.py``, ``bench/tasks.py``) share: starting and stopping
+processes, free ports, the clean environment they run Hearth in, the PostgreSQL and Redis they
+need, the bench database, signal handling and the report's table.
+
+The scripts are run as ``python bench/<name>.py``, so this directory is on ``sys.path`` and
+they ``import common``. Only the standard library is imported here at module level:
+third-party modules are imported where they are used, so that a process serving a baseline
+(``bench/run.py --serve-empty-app``) imports nothing more than it must.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import redis
+
+LOOPBACK = "127.0.0.1"
+BIN = Path(sys.executable).parent
+HEARTH = str(BIN / "hearth")
+
+ADMIN_DATABASE_URL = f"postgresql://postgres@{LOOPBACK}:5432/postgres"
+STOP_TIMEOUT_S = 20.0
+
+MB = 1024 * 1024
+
+
+class BenchError(Exception):
+    """The benchmark could not run; the message says why."""
+
+
+# --- Processes -------------------------------------------------------------------------
+
+
+class Processes:
+    """Starts processes, each in its own session (so a Ctrl-C reaches this script only),
+    with output to a log file, and stops every one still running on ``close()``."""
+
+    def __init__(self, log_dir: Path) -> None:
+        self.log_dir = log_dir
+        self.running: list[subprocess.Popen[bytes]] = []
+        self.logs: dict[int, Path] = {}
+        self._count = 0
+
+    def start(
+        self, command: Sequence[str], env: dict[str, str], name: str = "process"
+    ) -> subprocess.Popen[bytes]:
+        """Start ``command``; its output goes to ``<name>-<n>.log`` in the log directory."""
+        self._count += 1
+        log_path = self.log_dir / f"{name}-{self._count}.log"
+        with log_path.open("wb") as log_file:
+            process = subprocess.Popen(
+                command,
+                env=env,
+                cwd=self.log_dir,  # no .env from the project: only the environment given
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.running.append(process)
+        self.logs[process.pid] = log_path
+        return process
+
+    def stop(self, process: subprocess.Popen[bytes]) -> None:
+        """SIGTERM, then wait; SIGKILL if it has not stopped within STOP_TIMEOUT_S."""
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=STOP_TIMEOUT_S)
+        self._forget(process)
+
+    def close(self) -> None:
+        for process in list(self.running):
+            self.stop(process)
+
+    def log_tail(self, process: subprocess.Popen[bytes], lines: int = 20) -> str:
+        try:
+            text = self.logs[process.pid].read_text(errors="replace")
+        except (KeyError, OSError):
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def _forget(self, process: subprocess.Popen[bytes]) -> None:
+        if process in self.running:
+            self.running.remove(process)
+
+
+class ProcessGroups(Processes):
+    """Like ``Processes``, but each process is stopped as a whole process group (so a
+    worker's pool goes with it), and ``close()`` stops the last started first."""
+
+    def stop(self, process: subprocess.Popen[bytes]) -> None:
+        """SIGTERM to the whole group and wait for the process; then SIGKILL to whatever is
+        left of the group (a pool child, or a process that ignored SIGTERM)."""
+        group = process.pid  # the session leader's pid is the group id
+        _signal_group(process, signal.SIGTERM)
+        with suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=STOP_TIMEOUT_S)
+        if process.poll() is None or not _group_gone(group, 5.0):
+            _signal_group(process, signal.SIGKILL)
+            _group_gone(group, STOP_TIMEOUT_S)
+            with suppress(subprocess.TimeoutExpired):  # then it cannot be stopped at all
+                process.wait(timeout=STOP_TIMEOUT_S)
+        self._forget(process)
+
+    def close(self) -> None:
+        for process in reversed(list(self.running)):
+            self.stop(process)
+
+
+def _signal_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    """``sig`` to the process group ``process`` leads; to the process alone if it has not
+    made its group yet (just after the fork, before ``setsid``)."""
+    try:
+        os.killpg(process.pid, sig)
+    except ProcessLookupError:
+        if process.poll() is None:
+            with suppress(ProcessLookupError):
+                os.kill(process.pid, sig)
+
+
+def _group_gone(group: int, timeout: float) -> bool:
+    """Wait until no process is left in ``group``; False if some are after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((LOOPBACK, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+# --- Environment -----------------------------------------------------------------------
+
+
+def clean_environment() -> dict[str, str]:
+    """This process's environment without any Hearth setting, so each process it starts
+    gets only the settings given here."""
+    from hearth.config.settings import Settings, env_names
+
+    names = {"HEARTH_SECRETS_DIR", "CREDENTIALS_DIRECTORY"}
+    for field_name, model_field in Settings.model_fields.items():
+        for name in env_names(field_name, model_field):
+            names.update({name, f"{name}_FILE"})
+    return {key: value for key, value in os.environ.items() if key.upper() not in names}
+
+
+def hearth_environment(base: dict[str, str], **settings: str) -> dict[str, str]:
+    """``base`` with a fresh SECRET_KEY, JSON logs, HOST 127.0.0.1 and ``settings``."""
+    return {
+        **base,
+        "SECRET_KEY": secrets.token_urlsafe(48),
+        "LOG_FORMAT": "json",
+        "HOST": LOOPBACK,
+        **settings,
+    }
+
+
+# --- PostgreSQL and Redis --------------------------------------------------------------
+
+
+def redis_client(url: str, socket_timeout: float) -> redis.Redis:
+    import redis
+
+    return redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=socket_timeout)
+
+
+def check_services(redis_url: str, redis_socket_timeout: float) -> None:
+    """PostgreSQL at 127.0.0.1:5432 and Redis at ``redis_url`` must answer."""
+    import psycopg
+    import redis
+
+    try:
+        with psycopg.connect(ADMIN_DATABASE_URL, connect_timeout=5):
+            pass
+    except psycopg.Error as exc:
+        raise BenchError(
+            f"PostgreSQL at {LOOPBACK}:5432 (user postgres) is needed: {exc}"
+        ) from None
+    client = redis_client(redis_url, redis_socket_timeout)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        raise BenchError(f"Redis at {redis_url} is needed: {exc}") from None
+    finally:
+        client.close()
+
+
+def create_database(name: str) -> str:
+    """Create ``name`` on the PostgreSQL at 127.0.0.1:5432; return its URL."""
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(ADMIN_DATABASE_URL, autocommit=True, connect_timeout=5) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return f"postgresql://postgres@{LOOPBACK}:5432/{name}"
+
+
+def drop_database(name: str) -> None:
+    """Drop ``name`` if it exists; on failure say so, since this runs during clean-up."""
+    import psycopg
+    from psycopg import sql
+
+    try:
+        with psycopg.connect(ADMIN_DATABASE_URL, autocommit=True, connect_timeout=5) as admin:
+            force = " WITH (FORCE)" if admin.info.server_version >= 130000 else ""
+            statement = sql.SQL("DROP DATABASE IF EXISTS {}" + force)
+            admin.execute(statement.format(sql.Identifier(name)))
+    except psycopg.Error as exc:
+        print(f"bench: could not drop the database {name}: {exc}", file=sys.stderr)
+
+
+# --- The report ------------------------------------------------------------------------
+
+
+def met(ok: bool) -> str:
+    return "met" if ok else "MISSED"
+
+
+def table(rows: Sequence[Sequence[str]]) -> str:
+    """``rows`` in columns padded to their widest cell, with a rule under the first row."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
+def print_heading(title: str, elapsed: float) -> None:
+    """The report's title, then the Python version, CPUs, load and time taken."""
+    load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
+    print()
+    print(title)
+    print(
+        f"Python {platform.python_version()}, {os.cpu_count()} CPUs, "
+        f"load average at the end {load}, {elapsed:.0f} s in all"
+    )
+    print()
+
+
+# --- Signals and the entry point -------------------------------------------------------
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+@contextmanager
+def signals_ignored() -> Iterator[None]:
+    """Let clean-up finish: a second Ctrl-C must not leave processes or a database behind.
+    Each step of the clean-up is bounded in time, so this cannot hang for long."""
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def run_main(benchmark: Callable[[], int]) -> int:
+    """``benchmark()``, cleaning up on SIGTERM as on Ctrl-C; 1 when it could not run."""
+    signal.signal(signal.SIGTERM, _interrupt)  # clean up on SIGTERM as on Ctrl-C
+    try:
+        return benchmark()
+    except BenchError as exc:
+        print(f"bench: could not run: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("bench: interrupted; every process it started has been stopped", file=sys.stderr)
+        return 1
