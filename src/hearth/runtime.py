@@ -85,6 +85,11 @@ class Runtime:
             self._queue = TaskQueue(create_celery(self.settings, self.database_url))
         return self._queue
 
+    def close_task_queue(self) -> None:
+        if self._queue is not None:
+            self._queue.app.close()  # its broker and result connections
+            self._queue = None
+
     async def close_http_client(self) -> None:
         if self._http is not None:
             await self._http.aclose()
@@ -154,6 +159,7 @@ async def open_runtime(settings: Settings, *, serving: bool) -> AsyncIterator[Ru
             settings, health, engine, redis, ConfigService(settings), database_url=database_url
         )
         stack.push_async_callback(runtime.close_http_client)
+        stack.callback(runtime.close_task_queue)
 
         database = db_engine.DatabaseAdapter(engine, unavailable=unavailable)
         redis_check = redis_adapter.RedisAdapter(redis, settings.redis_url)
