@@ -18,8 +18,8 @@ def queue_urls(settings: Settings, database_url: str) -> tuple[str, str]:
     transport and Celery's database backend), so the embedded mode needs no other server."""
     if settings.redis_url:
         return settings.redis_url, settings.redis_url
-    sync_url = database_url  # postgresql+psycopg:// drives both async and sync SQLAlchemy
-    return f"sqla+{sync_url}", f"db+{sync_url}"
+    # postgresql+psycopg:// serves SQLAlchemy's sync side as well as its async one.
+    return f"sqla+{database_url}", f"db+{database_url}"
 
 
 def create_celery(settings: Settings, database_url: str) -> Celery:
