@@ -28,26 +28,8 @@ if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
     exit 1
 fi
 
-export DEBIAN_FRONTEND=noninteractive
-log=$(mktemp)
-trap 'rm -f "$log"' EXIT
-
-# Waits for another apt-get or dpkg to finish instead of failing on its lock.
-apt_get() {
-    apt-get -qq -o DPkg::Lock::Timeout=300 "$@" >>"$log" 2>&1
-}
-
-echo "Installing Chromium with apt-get (for the browser tests)..."
 started=$SECONDS
-# Missing or outdated package lists make the install fail (no such package, or a 404 for a
-# version the mirror has replaced): refresh them then, and try once more.
-if ! apt_get install -y chromium; then
-    if ! { apt_get update && apt_get install -y chromium; }; then
-        cat "$log" >&2
-        echo "error: 'apt-get install chromium' failed (output above)." >&2
-        exit 1
-    fi
-fi
+"$(dirname "$0")/apt-install.sh" "for the browser tests" chromium
 if [ ! -x "$chromium" ]; then
     echo "error: apt-get installed chromium, but there is no $chromium." >&2
     exit 1

@@ -21,26 +21,8 @@ if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
     exit 1
 fi
 
-export DEBIAN_FRONTEND=noninteractive
-log=$(mktemp)
-trap 'rm -f "$log"' EXIT
-
-# Waits for another apt-get or dpkg to finish instead of failing on its lock.
-apt_get() {
-    apt-get -qq -o DPkg::Lock::Timeout=300 "$@" >>"$log" 2>&1
-}
-
-echo "Installing dovecot-imapd with apt-get (for the mail tests)..."
 started=$SECONDS
-# Missing or outdated package lists make the install fail (no such package, or a 404 for a
-# version the mirror has replaced): refresh them then, and try once more.
-if ! apt_get install -y --no-install-recommends dovecot-imapd; then
-    if ! { apt_get update && apt_get install -y --no-install-recommends dovecot-imapd; }; then
-        cat "$log" >&2
-        echo "error: 'apt-get install dovecot-imapd' failed (output above)." >&2
-        exit 1
-    fi
-fi
+"$(dirname "$0")/apt-install.sh" "for the mail tests" dovecot-imapd --no-install-recommends
 if [ ! -x "$dovecot" ] || [ ! -x "$imap" ]; then
     echo "error: apt-get installed dovecot-imapd, but there is no $dovecot or $imap." >&2
     exit 1
@@ -50,10 +32,10 @@ fi
 # address. The tests do not use it, and nobody asked for a mail server: stop it (it stays
 # enabled; `systemctl disable dovecot` or `update-rc.d dovecot disable` turns that off).
 if [ -d /run/systemd/system ]; then
-    systemctl stop dovecot.socket dovecot.service >>"$log" 2>&1 || true
+    systemctl stop dovecot.socket dovecot.service >/dev/null 2>&1 || true
 elif command -v invoke-rc.d >/dev/null 2>&1; then
     # Refused (exit 101) where a policy-rc.d kept the install from starting it: nothing to stop.
-    invoke-rc.d dovecot stop >>"$log" 2>&1 || true
+    invoke-rc.d dovecot stop >/dev/null 2>&1 || true
 fi
 echo "Installed $("$dovecot" --version 2>/dev/null | sed 's/^/Dovecot /' || echo dovecot)" \
     "in $((SECONDS - started)) s; the system service is stopped, the tests run their own."

@@ -235,7 +235,7 @@ async def test_a_refused_connection_says_so_without_the_url_password(
 ) -> None:
     port = free_port()
     endpoint = f"http://hearth:url-secret@127.0.0.1:{port}"
-    adapter = build_adapter(LLMChoice(flavor, endpoint), client, API_KEY)
+    adapter = build_adapter(LLMChoice(flavor, endpoint), lambda: client, API_KEY)
     for call in ("chat", "embed"):
         with pytest.raises(LLMUnavailable) as raised:
             await _call(adapter, call)
@@ -257,11 +257,15 @@ async def test_unconfigured_llm_is_unavailable_with_the_remedy() -> None:
 
 
 async def test_the_factory_builds_each_adapter(client: httpx.AsyncClient) -> None:
-    ollama = build_adapter(LLMChoice("ollama", "http://127.0.0.1:11434"), client, None)
+    ollama = build_adapter(LLMChoice("ollama", "http://127.0.0.1:11434"), lambda: client, None)
     azure_url = "https://example.openai.azure.com/openai/deployments/gpt-4o?api-version=2025-01-01"
-    azure = build_adapter(LLMChoice("openai", azure_url), client, API_KEY)
+    azure = build_adapter(LLMChoice("openai", azure_url), lambda: client, API_KEY)
     assert isinstance(ollama, OllamaAdapter)
     assert isinstance(azure, OpenAICompatibleAdapter)
     assert azure.deployment == "gpt-4o"
     assert azure.models_url == "https://example.openai.azure.com/openai/models"
-    assert isinstance(build_adapter(LLMChoice("ollama", ""), client, None), UnconfiguredLLM)
+
+    def never_called() -> httpx.AsyncClient:
+        raise AssertionError("no client is needed without an endpoint")
+
+    assert isinstance(build_adapter(LLMChoice("ollama", ""), never_called, None), UnconfiguredLLM)

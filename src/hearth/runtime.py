@@ -113,11 +113,7 @@ class Runtime:
         if choice != self._llm_choice:
             api_key = self.settings.llm_api_key
             key = api_key.get_secret_value() if api_key else None
-            self.llm = (
-                build_adapter(choice, self.http_client(), key)
-                if choice.endpoint
-                else UnconfiguredLLM()
-            )
+            self.llm = build_adapter(choice, self.http_client, key)
             self._llm_choice = choice
         return self.llm
 

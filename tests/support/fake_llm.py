@@ -18,6 +18,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from tests.support.services import serving
+
 PULLED_MODELS = ["llama3.2:1b"]  # what the fake Ollama has; other names answer 404
 EMBEDDING_DIMENSION = 8
 
@@ -252,15 +254,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 @contextmanager
 def fake_llm() -> Iterator[FakeLLM]:
-    server = FakeLLM()
-    # A short poll interval: shutdown() waits for serve_forever's next poll.
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
+    with serving(FakeLLM()) as server:
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 fake_ollama = fake_llm  # its name from when it spoke only Ollama's API

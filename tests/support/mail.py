@@ -21,7 +21,6 @@ import ssl
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,7 +32,7 @@ from urllib.parse import parse_qsl
 
 import pytest
 
-from tests.support.services import free_port
+from tests.support.services import free_port, serving
 
 DOVECOT = os.environ.get("HEARTH_DOVECOT", "/usr/sbin/dovecot")
 HOW_TO_INSTALL = "run scripts/ensure-dovecot.sh (as root it installs Debian's dovecot-imapd)"
@@ -137,15 +136,8 @@ class _TokenHandler(BaseHTTPRequestHandler):
 def fake_token_endpoint(
     client_id: str, client_secret: str, refresh_token: str
 ) -> Iterator[FakeGoogleTokenEndpoint]:
-    server = FakeGoogleTokenEndpoint(client_id, client_secret, refresh_token)
-    # A short poll interval: shutdown() waits for the next poll.
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
+    with serving(FakeGoogleTokenEndpoint(client_id, client_secret, refresh_token)) as server:
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 # Shaped like Google's, so the adapter's shortening of the client id is exercised.

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from socketserver import BaseServer
+from typing import TypeVar
 from urllib.parse import urlsplit
+
+ServerT = TypeVar("ServerT", bound=BaseServer)
 
 # An administrative connection: the suite creates (and drops) databases of its own.
 POSTGRES_ADMIN_URL = os.environ.get(
@@ -43,3 +50,16 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+@contextmanager
+def serving(server: ServerT) -> Iterator[ServerT]:
+    """Run ``server`` (an http.server double) in a thread; shut it down on exit."""
+    # A short poll interval: shutdown() waits for serve_forever's next poll.
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()

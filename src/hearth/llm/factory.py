@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple
 
 from hearth.llm.adapter import LLMAdapter, UnconfiguredLLM
@@ -15,14 +16,17 @@ class LLMChoice(NamedTuple):
     endpoint: str
 
 
-def build_adapter(choice: LLMChoice, client: httpx.AsyncClient, api_key: str | None) -> LLMAdapter:
-    """The adapter for ``choice``; ``UnconfiguredLLM`` when no endpoint is set."""
+def build_adapter(
+    choice: LLMChoice, client: Callable[[], httpx.AsyncClient], api_key: str | None
+) -> LLMAdapter:
+    """The adapter for ``choice``; ``UnconfiguredLLM`` when no endpoint is set. ``client`` is
+    called only for an adapter that talks HTTP."""
     if not choice.endpoint:
         return UnconfiguredLLM()
     if choice.provider == "openai":
         from hearth.llm.openai import OpenAICompatibleAdapter
 
-        return OpenAICompatibleAdapter(choice.endpoint, client, api_key)
+        return OpenAICompatibleAdapter(choice.endpoint, client(), api_key)
     from hearth.llm.ollama import OllamaAdapter
 
-    return OllamaAdapter(choice.endpoint, client)
+    return OllamaAdapter(choice.endpoint, client())
