@@ -7,7 +7,7 @@ from fastapi.responses import HTMLResponse
 from starlette.responses import Response
 
 from hearth.health.dependencies import RuntimeDep
-from hearth.web.templating import render
+from hearth.web.templating import TEMPLATES, render
 
 router = APIRouter(include_in_schema=False)
 
@@ -27,7 +27,5 @@ async def status_page(request: Request, runtime: RuntimeDep) -> Response:
 @router.get("/health/fragment", response_class=HTMLResponse)
 async def health_fragment(request: Request, runtime: RuntimeDep) -> Response:
     """The checks as an HTML fragment, for htmx to place in the dashboard."""
-    from hearth.web.templating import TEMPLATES
-
     report = await runtime.health.report()
     return TEMPLATES.TemplateResponse(request, "health_fragment.html", {"report": report})
