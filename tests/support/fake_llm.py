@@ -20,15 +20,21 @@ from urllib.parse import parse_qsl, urlsplit
 
 from tests.support.services import serving
 
-PULLED_MODELS = ["llama3.2:1b"]  # what the fake Ollama has; other names answer 404
-EMBEDDING_DIMENSION = 8
+# What the fake Ollama has; other names answer 404.
+PULLED_MODELS = ["llama3.2:1b", "nomic-embed-text"]
+EMBEDDING_DIMENSION = 64
 
 
 def fake_embedding(text: str) -> list[float]:
-    """The vector the fake server gives ``text``: derived from its SHA-256, so equal texts
-    get equal vectors and different texts (almost surely) different ones."""
-    digest = hashlib.sha256(text.encode()).digest()
-    return [byte / 255 for byte in digest[:EMBEDDING_DIMENSION]]
+    """The vector the fake server gives ``text``: a bag of words, each word hashed to one
+    dimension (feature hashing), normalised. Equal texts get equal vectors, and texts that
+    share words are near each other, so a search has a nearest neighbour to find."""
+    vector = [0.0] * EMBEDDING_DIMENSION
+    for word in re.findall(r"\w+", text.lower()):
+        digest = hashlib.sha256(word.encode()).digest()
+        vector[digest[0] % EMBEDDING_DIMENSION] += 1.0 if digest[1] % 2 else -1.0
+    norm = sum(value * value for value in vector) ** 0.5 or 1.0
+    return [value / norm for value in vector]
 
 
 @dataclass

@@ -13,6 +13,7 @@ from sqlalchemy import Connection, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from hearth.db import vector
 from hearth.db.engine import error_reason
 from hearth.errors import StartupError
 from hearth.log import get_logger
@@ -26,7 +27,7 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # The newest migration in migrations/versions. Start-up compares the database with it and
 # imports Alembic (about a third of a second and 10 MB here) only when there is work to do.
 # A test fails when a migration is added without moving this forward.
-HEAD_REVISION = "0002"
+HEAD_REVISION = "0003"
 # pg_advisory_xact_lock key: "hearth" in ASCII, so it cannot collide with another app's.
 MIGRATION_LOCK_ID = 0x686561727468
 
@@ -75,6 +76,7 @@ async def upgrade_to_head(engine: AsyncEngine) -> str | None:
         ) from None
     if before == HEAD_REVISION:
         log.info("migrations_current", revision=before)
+        await _enable_vector_search(engine)
         return before
 
     from alembic.util import CommandError
@@ -92,3 +94,13 @@ async def upgrade_to_head(engine: AsyncEngine) -> str | None:
         ) from None
     log.info("migrations_applied", from_revision=before, to_revision=after)
     return after
+
+
+async def _enable_vector_search(engine: AsyncEngine) -> None:
+    """Add what pgvector brings if the server has gained it since the documents migration."""
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(vector.enable_vector_search)
+    except SQLAlchemyError as exc:
+        # Search stays off (and says why); everything else works, so start-up goes on.
+        log.warning("vector_search_unavailable", reason=error_reason(exc))

@@ -15,6 +15,7 @@ from hearth.auth.router import router as auth_router
 from hearth.auth.service import OperatorAuth
 from hearth.config.router import router as config_router
 from hearth.config.settings import Settings
+from hearth.documents.router import router as documents_router
 from hearth.errors import StartupError
 from hearth.health.router import router as health_router
 from hearth.log import get_logger
@@ -78,4 +79,5 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(auth_router)
     app.include_router(config_router)
     app.include_router(tasks_router)
+    app.include_router(documents_router)
     return app

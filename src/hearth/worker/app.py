@@ -10,7 +10,7 @@ from hearth.config.settings import Settings
 
 # Results are kept a day, then Redis (or the database) forgets them.
 RESULT_EXPIRES = timedelta(hours=24)
-TASK_MODULES = ["hearth.worker.tasks"]
+TASK_MODULES = ["hearth.worker.tasks", "hearth.documents.tasks"]
 
 
 def queue_urls(settings: Settings, database_url: str) -> tuple[str, str]:

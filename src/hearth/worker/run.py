@@ -33,6 +33,7 @@ def run_worker(settings: Settings, *, concurrency: int | None = None) -> int:
     try:
         app = create_celery(settings, database_url)
         app.conf.hearth_database_url = database_url
+        app.conf.hearth_settings = settings  # what tasks read their configuration from
         app.conf.hearth_heartbeat_seconds = settings.worker_heartbeat_seconds
         app.steps["worker"].add(HeartbeatStep)
         app.loader.import_default_modules()  # the task modules, to list them below

@@ -13,6 +13,7 @@ from alembic import context
 from sqlalchemy import create_engine, pool
 
 from hearth.config.urls import normalize_database_url
+from hearth.db import vector
 from hearth.models import Base
 
 target_metadata = Base.metadata
@@ -26,7 +27,12 @@ def include_object(
 ) -> bool:
     if type_ == "table" and reflected and compare_to is None and name:
         return not name.startswith(FOREIGN_TABLE_PREFIXES)
-    return True
+    # What pgvector brings is managed by hearth.db.vector, not by migrations: the column
+    # exists only where the server has pgvector, and one HNSW index per vector size.
+    if type_ == "column" and name == "embedding":
+        table = getattr(obj, "table", None)
+        return getattr(table, "name", None) != "documents"
+    return not (type_ == "index" and name and name.startswith(vector.INDEX_PREFIX))
 
 
 def _url_from_environment() -> str:

@@ -1,0 +1,1 @@
+"""Documents: text in, embedded by the worker, found again by meaning (pgvector)."""

@@ -1,0 +1,42 @@
+"""Taking documents in, as an edge: commit them, then ask the worker to embed them.
+
+The router and the MCP tool share this. Documents are the user's data: once committed
+they are kept even if the task queue is down (Redis rebooting), and the answer says so,
+instead of a 503 that would make the client send them again as duplicates. Pending
+documents are embedded by the next embedding task, whichever asked for it; every worker
+sends one when it starts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from hearth.documents import service
+from hearth.documents.schemas import DocumentIn, DocumentsAccepted
+from hearth.errors import HearthError
+from hearth.log import get_logger
+from hearth.runtime import Runtime
+from hearth.worker.queue import PendingTask, QueueUnavailable
+
+log = get_logger(__name__)
+
+
+async def accept(runtime: Runtime, documents: Sequence[DocumentIn]) -> DocumentsAccepted:
+    """Store ``documents`` (committed) and queue their embedding; what happened."""
+    if runtime.sessions is None:
+        raise HearthError("The database is not available.", status_code=503)
+    async with runtime.sessions() as session:
+        ids = await service.add(session, documents)
+        await session.commit()
+    task = PendingTask(service.EMBED_TASK)
+    try:
+        await runtime.task_queue().send(task)
+    except QueueUnavailable as exc:
+        log.warning("documents_embedding_deferred", ids=ids, reason=exc.message)
+        return DocumentsAccepted(
+            ids=ids,
+            task_id=None,
+            detail=f"Stored, not embedded yet: {exc.message.split(';')[0]}. They are embedded "
+            "when a worker next starts or another document is added; do not send them again.",
+        )
+    return DocumentsAccepted(ids=ids, task_id=task.id)

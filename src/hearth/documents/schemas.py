@@ -1,0 +1,71 @@
+"""What the documents API takes and gives."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, field_validator
+
+MAX_TEXT_CHARS = 100_000
+MAX_METADATA_BYTES = 16_384
+MAX_BATCH = 100
+MAX_RESULTS = 50
+
+
+class DocumentIn(BaseModel):
+    text: str = Field(min_length=1, max_length=MAX_TEXT_CHARS)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("text")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("text is blank")
+        return value
+
+    @field_validator("metadata")
+    @classmethod
+    def _small(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if len(json.dumps(value)) > MAX_METADATA_BYTES:
+            raise ValueError(f"metadata is larger than {MAX_METADATA_BYTES} bytes as JSON")
+        return value
+
+
+class DocumentBatchIn(BaseModel):
+    documents: list[DocumentIn] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class DocumentsAccepted(BaseModel):
+    """Stored; the worker embeds them next (``task_id`` follows it on /tasks/{id})."""
+
+    ids: list[int]
+    status: Literal["pending"] = "pending"
+    task_id: str | None = Field(description="The embedding task; none if it could not be sent.")
+    detail: str | None = None
+
+
+class DocumentOut(BaseModel):
+    id: int
+    text: str
+    metadata: dict[str, Any]
+    status: Literal["pending", "embedded"]
+    embedding_model: str | None
+    embedded_at: datetime | None
+    error: str | None = Field(description="Why the last embedding attempt failed, if it did.")
+    created_at: datetime
+
+
+class SearchHit(BaseModel):
+    id: int
+    text: str
+    metadata: dict[str, Any]
+    score: float = Field(description="Cosine similarity to the query, 1 is identical.")
+
+
+class SearchResults(BaseModel):
+    query: str
+    model: str
+    results: list[SearchHit]
+    pending: int = Field(description="Documents not embedded yet, so not searched.")

@@ -1,0 +1,237 @@
+"""Documents: stored through the API, embedded by a real worker, found by pgvector search.
+
+The end-to-end test runs on embedded PostgreSQL 18 with pgvector (real `hearth serve` and
+`hearth worker` processes, the embedded queue); the others run on the suite's PostgreSQL,
+which has no pgvector, and show what Hearth does there.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import create_engine, text
+
+from hearth.db.embedded import EmbeddedPostgres
+from hearth.documents.schemas import MAX_BATCH, MAX_METADATA_BYTES
+from tests.support.fake_llm import FakeLLM, fake_embedding, fake_llm
+from tests.support.process import HearthServer, clean_environment, hearth_server
+from tests.support.services import free_port
+from tests.support.worker import hearth_worker
+
+ClientFor = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
+
+
+async def test_documents_are_kept_on_postgresql_without_pgvector(client_for: ClientFor) -> None:
+    """Hearth runs on any PostgreSQL: documents are stored, and search says what it lacks."""
+    async with client_for() as client:
+        added = await client.post(
+            "/documents",
+            json={"text": "The boiler is serviced each October.", "metadata": {"room": "cellar"}},
+        )
+        assert added.status_code == 202, added.text
+        [document_id] = added.json()["ids"]
+        assert added.json()["task_id"]
+
+        stored = (await client.get(f"/documents/{document_id}")).json()
+        assert stored["text"] == "The boiler is serviced each October."
+        assert stored["metadata"] == {"room": "cellar"}
+        assert stored["status"] == "pending"
+
+        search = await client.get("/documents/search", params={"q": "boiler"})
+        assert search.status_code == 503
+        assert "pgvector" in search.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "words"),
+    [
+        ("post", "/documents", {"text": "   "}, 422, "blank"),
+        ("post", "/documents", {}, 422, "text"),
+        ("post", "/documents", {"text": "x", "metadata": ["not", "an", "object"]}, 422, "metadata"),
+        (
+            "post",
+            "/documents",
+            {"text": "x", "metadata": {"big": "y" * MAX_METADATA_BYTES}},
+            422,
+            "larger",
+        ),
+        ("post", "/documents/batch", {"documents": []}, 422, "documents"),
+        (
+            "post",
+            "/documents/batch",
+            {"documents": [{"text": "x"}] * (MAX_BATCH + 1)},
+            422,
+            "documents",
+        ),
+        ("get", "/documents/search?q=", None, 422, "q"),
+        ("get", "/documents/search?q=boiler&k=0", None, 422, "k"),
+        ("get", "/documents/search?q=boiler&k=51", None, 422, "k"),
+        ("get", "/documents/not-a-number", None, 422, "document_id"),
+        ("get", "/documents/987654321", None, 404, "987654321"),
+    ],
+)
+async def test_bad_requests_are_refused_with_the_reason(
+    client_for: ClientFor, method: str, path: str, body: Any, status: int, words: str
+) -> None:
+    async with client_for() as client:
+        response = await client.request(method, path, json=body)
+    assert response.status_code == status, response.text
+    assert words in response.text
+
+
+async def test_documents_are_kept_when_the_queue_is_down(client_for: ClientFor) -> None:
+    """Redis away: the document is stored and the answer says it waits, so the client does
+    not send it again (a 503 would invite a duplicate)."""
+    async with client_for(redis_url=f"redis://127.0.0.1:{free_port()}/0") as client:
+        added = await client.post("/documents", json={"text": "Router rebooting."})
+        assert added.status_code == 202, added.text
+        assert added.json()["task_id"] is None
+        assert "not embedded yet" in added.json()["detail"]
+        [document_id] = added.json()["ids"]
+        assert (await client.get(f"/documents/{document_id}")).json()["status"] == "pending"
+
+
+# Three words each, from a made-up vocabulary: texts that share no word are far apart under
+# the fake server's bag-of-words embedding, so each text has a clear nearest neighbour.
+def _texts(count: int) -> list[str]:
+    syllables = ["ka", "lo", "mi", "nu", "pe", "ra", "si", "to", "vu", "ze"]
+    words = [a + b + c for a in syllables for b in syllables for c in syllables]
+    return [" ".join(words[3 * i : 3 * i + 3]) for i in range(count)]
+
+
+def _cosine(a: list[float], b: list[float]) -> float:
+    dot = sum(x * y for x, y in zip(a, b, strict=True))
+    norm = (sum(x * x for x in a) * sum(y * y for y in b)) ** 0.5
+    return dot / norm
+
+
+def _wait_until_embedded(server: HearthServer, ids: list[int], within: float = 180) -> None:
+    deadline = time.monotonic() + within
+    remaining = list(ids)
+    while remaining and time.monotonic() < deadline:
+        remaining = [
+            i for i in remaining if server.get(f"/documents/{i}").json()["status"] != "embedded"
+        ]
+        if remaining:
+            time.sleep(0.5)
+    assert not remaining, f"{len(remaining)} documents not embedded, e.g. {remaining[:5]}"
+
+
+@pytest.fixture
+def embedded_stack(tmp_path: Path) -> Iterator[tuple[HearthServer, FakeLLM, Path]]:
+    """`hearth serve` and `hearth worker` on embedded PostgreSQL (queue included), with an
+    Ollama double for embeddings."""
+    data = tmp_path / "data"
+    with fake_llm() as llm:
+        env = clean_environment(
+            HEARTH_DATA_DIR=str(data),
+            LLM_PROVIDER="ollama",
+            LLM_ENDPOINT=llm.url,
+            EMBEDDING_MODEL="nomic-embed-text",
+        )
+        with hearth_server(env, tmp_path, free_port()) as server:
+            server.wait_until("/readyz", 200)
+            with hearth_worker(env, tmp_path):
+                yield server, llm, data
+
+
+@pytest.mark.process
+def test_documents_end_to_end_on_embedded_postgresql(
+    embedded_stack: tuple[HearthServer, FakeLLM, Path],
+) -> None:
+    """200 texts in through the API; the worker embeds them in batches; search finds the
+    nearest neighbour that brute force finds, using the HNSW index."""
+    server, llm, data = embedded_stack
+    texts = _texts(200)
+    ids = []
+    for body in texts[:100]:  # one at a time, as a client adding notes would
+        response = httpx.post(f"{server.url}/documents", json={"text": body}, timeout=10)
+        assert response.status_code == 202, response.text
+        ids += response.json()["ids"]
+    batch = {"documents": [{"text": t, "metadata": {"n": i}} for i, t in enumerate(texts[100:])]}
+    response = httpx.post(f"{server.url}/documents/batch", json=batch, timeout=10)
+    assert response.status_code == 202, response.text
+    ids += response.json()["ids"]
+    assert len(set(ids)) == 200
+
+    _wait_until_embedded(server, ids)
+    embed_calls = [r for r in llm.received if r.path == "/api/embed"]
+    assert len(embed_calls) < 200, "the worker should embed in batches, not one by one"
+    assert max(len(r.body["input"]) for r in embed_calls) > 1
+
+    # A query sharing two of text 137's three words, plus words no text has.
+    target = texts[137].split()
+    query = f"where is {target[0]} and {target[2]}"
+    vector = fake_embedding(query)
+    expected = sorted(
+        range(200), key=lambda i: _cosine(vector, fake_embedding(texts[i])), reverse=True
+    )
+    assert expected[0] == 137  # the made-up vocabulary does what the test needs
+
+    response = httpx.get(f"{server.url}/documents/search", params={"q": query, "k": 5}, timeout=10)
+    assert response.status_code == 200, response.text
+    found = response.json()
+    assert found["model"] == "nomic-embed-text"
+    assert found["pending"] == 0
+    assert found["results"][0]["id"] == ids[137]
+    assert found["results"][0]["text"] == texts[137]
+    for hit in found["results"]:
+        expected_score = _cosine(vector, fake_embedding(hit["text"]))
+        assert hit["score"] == pytest.approx(expected_score, abs=1e-5)
+    scores = [hit["score"] for hit in found["results"]]
+    assert scores == sorted(scores, reverse=True)
+
+    # The search used the vector size's HNSW index.
+    url = EmbeddedPostgres(data).running_url()
+    assert url is not None
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            plan = connection.execute(
+                text(
+                    "EXPLAIN SELECT id FROM documents WHERE embedding_dim = 64 "
+                    "ORDER BY embedding::vector(64) <=> CAST(:q AS vector(64)) LIMIT 5"
+                ),
+                {"q": "[" + ",".join(map(str, vector)) + "]"},
+            ).scalars()
+            assert "ix_documents_embedding_64" in "\n".join(plan)
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.process
+def test_search_answers_503_while_the_llm_is_away_and_recovers(
+    embedded_stack: tuple[HearthServer, FakeLLM, Path],
+) -> None:
+    """Degraded, not broken: with the LLM failing, documents are still taken in and search
+    says why it cannot run; once the LLM is back the worker's retry embeds what waited."""
+    server, llm, _ = embedded_stack
+    llm.mode = "error"
+    added = httpx.post(f"{server.url}/documents", json={"text": "kalomi nupera"}, timeout=10)
+    assert added.status_code == 202, added.text
+    [document_id] = added.json()["ids"]
+
+    search = httpx.get(f"{server.url}/documents/search", params={"q": "kalomi"}, timeout=10)
+    assert search.status_code == 503
+    assert "500" in search.json()["detail"]  # the LLM server's answer, in one line
+
+    deadline = time.monotonic() + 30
+    document: dict[str, Any] = {}
+    while time.monotonic() < deadline and not document.get("error"):
+        document = server.get(f"/documents/{document_id}").json()
+        time.sleep(0.3)
+    assert document["status"] == "pending"
+    assert document["error"], "the failed attempt's reason is recorded on the document"
+
+    llm.mode = "ok"
+    _wait_until_embedded(server, [document_id], within=60)  # the retry comes after 10 s
+    assert server.get(f"/documents/{document_id}").json()["error"] is None
+    search = httpx.get(f"{server.url}/documents/search", params={"q": "kalomi"}, timeout=10)
+    assert search.status_code == 200
+    assert search.json()["results"][0]["id"] == document_id
