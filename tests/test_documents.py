@@ -20,6 +20,8 @@ from sqlalchemy import create_engine, text
 from hearth.db.embedded import EmbeddedPostgres
 from hearth.documents.schemas import MAX_BATCH, MAX_METADATA_BYTES
 from tests.support.fake_llm import FakeLLM, fake_embedding, fake_llm
+from tests.support.mcp import TOKEN as MCP_TOKEN
+from tests.support.mcp import mcp_client, structured
 from tests.support.process import HearthServer, clean_environment, hearth_server
 from tests.support.services import free_port
 from tests.support.worker import hearth_worker
@@ -134,6 +136,7 @@ def embedded_stack(tmp_path: Path) -> Iterator[tuple[HearthServer, FakeLLM, Path
             LLM_PROVIDER="ollama",
             LLM_ENDPOINT=llm.url,
             EMBEDDING_MODEL="nomic-embed-text",
+            MCP_TOKEN=MCP_TOKEN,
         )
         with hearth_server(env, tmp_path, free_port()) as server:
             server.wait_until("/readyz", 200)
@@ -142,11 +145,12 @@ def embedded_stack(tmp_path: Path) -> Iterator[tuple[HearthServer, FakeLLM, Path
 
 
 @pytest.mark.process
-def test_documents_end_to_end_on_embedded_postgresql(
+async def test_documents_end_to_end_on_embedded_postgresql(
     embedded_stack: tuple[HearthServer, FakeLLM, Path],
 ) -> None:
     """200 texts in through the API; the worker embeds them in batches; search finds the
-    nearest neighbour that brute force finds, using the HNSW index."""
+    nearest neighbour that brute force finds, using the HNSW index; the MCP tools find the
+    same and add to the same store."""
     server, llm, data = embedded_stack
     texts = _texts(200)
     ids = []
@@ -186,6 +190,18 @@ def test_documents_end_to_end_on_embedded_postgresql(
         assert hit["score"] == pytest.approx(expected_score, abs=1e-5)
     scores = [hit["score"] for hit in found["results"]]
     assert scores == sorted(scores, reverse=True)
+
+    async with mcp_client(server) as client:
+        through_mcp = structured(
+            await client.call_tool("search_documents", {"query": query, "k": 5})
+        )
+        assert through_mcp["results"] == found["results"]
+        added = structured(
+            await client.call_tool("add_document", {"document": {"text": "zezeze vuvuvu"}})
+        )
+        _wait_until_embedded(server, added["ids"], within=60)
+        again = structured(await client.call_tool("search_documents", {"query": "vuvuvu"}))
+        assert again["results"][0]["id"] == added["ids"][0]
 
     # The search used the vector size's HNSW index.
     url = EmbeddedPostgres(data).running_url()

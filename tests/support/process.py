@@ -58,6 +58,7 @@ _HEARTH_VARIABLES = (
     "IMAP_USER",
     "IMAP_PASSWORD",
     "IMAP_CA_FILE",
+    "MCP_TOKEN",
 )
 
 

@@ -14,6 +14,8 @@ _HINTS = {
     "SECRET_KEY": "run `hearth init` to write a .env with a fresh one, or set it yourself "
     "(for example: python3 -c 'import secrets; print(secrets.token_urlsafe(48))')",
     "DATABASE_URL": "or leave it unset to use the embedded PostgreSQL",
+    "MCP_TOKEN": "generate one with python3 -c 'import secrets; print(secrets.token_urlsafe(32))', "
+    "or leave it unset to turn /mcp off",
 }
 
 # Messages for pydantic's own error types, in plain words.
@@ -34,6 +36,7 @@ _SECRET_FIELDS = {
     "secret_key",
     "admin_password",
     "llm_api_key",
+    "mcp_token",
     "database_url",
     "redis_url",
     "llm_endpoint",

@@ -28,6 +28,7 @@ from hearth.config.urls import mask_url_password, normalize_database_url, split_
 # Written into .env.example so that copying the example without editing it is refused.
 SECRET_KEY_PLACEHOLDER = "replace-me-with-the-output-of-hearth-init-0000000000"  # noqa: S105
 SECRET_KEY_MIN_LENGTH = 32
+MCP_TOKEN_MIN_LENGTH = 16
 DEFAULT_SECRETS_DIR = Path("/run/secrets")
 
 # Never logged or shown, even when unset.
@@ -38,6 +39,7 @@ _SECRET_FIELDS = {
     "gmail_client_secret",
     "gmail_refresh_token",
     "imap_password",
+    "mcp_token",
 }
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
@@ -121,6 +123,11 @@ class Settings(BaseSettings):
     )
     admin_password: SecretStr | None = Field(
         default=None, description="Password of the operator console."
+    )
+    mcp_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token MCP clients must send to /mcp; at least 16 characters. "
+        "Unset: the MCP endpoint is off.",
     )
 
     # Database
@@ -282,6 +289,20 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("mcp_token")
+    @classmethod
+    def _strong_mcp_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None  # empty counts as unset, as Compose writes ${VAR:-}
+        length = len(value.get_secret_value())
+        if length < MCP_TOKEN_MIN_LENGTH:
+            raise PydanticCustomError(
+                "too_short",
+                "is {length} characters long; it needs at least {minimum}",
+                {"length": length, "minimum": MCP_TOKEN_MIN_LENGTH},
+            )
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _valid_database_url(cls, value: str | None) -> str | None:
@@ -352,6 +373,7 @@ class Settings(BaseSettings):
             self.gmail_client_secret,
             self.gmail_refresh_token,
             self.imap_password,
+            self.mcp_token,
         ):
             if secret is not None:
                 values.append(secret.get_secret_value())

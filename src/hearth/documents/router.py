@@ -41,12 +41,7 @@ async def search(
 ) -> SearchResults:
     """The ``k`` documents nearest in meaning to ``q``; 503 with the reason when the LLM or
     pgvector is not there."""
-    if runtime.sessions is None:
-        raise HearthError("The database is not available.", status_code=503)
-    values = await runtime.runtime_settings()
-    llm = await runtime.current_llm()
-    async with runtime.sessions() as session:
-        return await service.search(session, llm, values["embedding_model"].value, q, k)
+    return await intake.search(runtime, q, k)
 
 
 @router.get("/{document_id}", response_model=DocumentOut)

@@ -19,6 +19,7 @@ from hearth.documents.router import router as documents_router
 from hearth.errors import StartupError
 from hearth.health.router import router as health_router
 from hearth.log import get_logger
+from hearth.mcp import endpoint as mcp_endpoint
 from hearth.runtime import open_runtime
 from hearth.version import hearth_version
 from hearth.web.errors import register_error_handlers
@@ -47,6 +48,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.auth = OperatorAuth(password.get_secret_value() if password else None)
         if password is None:
             log.warning("operator_password_missing", hint="set ADMIN_PASSWORD to edit settings")
+        # Inside the runtime: the MCP sessions end before the resources their tools use.
+        await stack.enter_async_context(mcp_endpoint.lifespan(app))
         log.info("hearth_ready", version=hearth_version())
         yield
         log.info("hearth_stopping")
@@ -80,4 +83,5 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(config_router)
     app.include_router(tasks_router)
     app.include_router(documents_router)
+    mcp_endpoint.install(app, settings)
     return app
