@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -78,6 +79,23 @@ def _build_parser() -> argparse.ArgumentParser:
         "--url", help="server to ask with --live/--ready (default: http://127.0.0.1:PORT)"
     )
     check.set_defaults(handler=_check)
+
+    runtime_settings = commands.add_parser(
+        "settings",
+        help="export or import the runtime settings (the config page's values) as JSON",
+        description="The runtime settings stored in the database, as JSON: for backups and "
+        "for moving them to another host. Import checks every key and value first and "
+        "stores all of them or none.",
+    )
+    actions = runtime_settings.add_subparsers(dest="action", metavar="ACTION", required=True)
+    export = actions.add_parser("export", help="print the stored runtime settings as JSON")
+    export.add_argument("--output", "-o", metavar="FILE", help="write FILE instead of stdout")
+    export.set_defaults(handler=_settings_export)
+    load = actions.add_parser(
+        "import", help="check and store the runtime settings of an export, all or nothing"
+    )
+    load.add_argument("file", metavar="FILE", help="a `hearth settings export` file; - for stdin")
+    load.set_defaults(handler=_settings_import)
 
     init = commands.add_parser("init", help="write a .env with fresh random secrets")
     init.add_argument("--path", default=".env", help="file to write (default: .env)")
@@ -174,6 +192,84 @@ def _check(args: argparse.Namespace) -> int:
     if args.worker:
         return check_worker(_settings(), as_json=args.json)
     return check_components(_settings(), as_json=args.json)
+
+
+def _settings_export(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from hearth.config import transfer
+
+    settings = _settings()
+    _configure_command_logging(settings)
+
+    async def export() -> dict[str, Any]:
+        async with transfer.database_session(settings) as session:
+            return await transfer.export_document(session)
+
+    document = asyncio.run(export())
+    text = transfer.render(document)
+    if args.output in (None, "-"):
+        sys.stdout.write(text)
+        return EXIT_OK
+    try:
+        Path(args.output).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        print(f"Cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    count = len(document["settings"])
+    print(f"Exported {count} runtime setting{'s' * (count != 1)} to {args.output}.")
+    return EXIT_OK
+
+
+def _settings_import(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from hearth.config import transfer
+    from hearth.config.service import ConfigService, InvalidSettings
+
+    source = "standard input" if args.file == "-" else args.file
+    try:
+        text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text("utf-8")
+        values = transfer.parse_document(text)
+        transfer.validate(values)  # before touching the database: bad input fails fast
+    except OSError as exc:
+        print(f"Cannot read {source}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except (UnicodeDecodeError, transfer.UnreadableDocument) as exc:
+        print(f"{source} {exc}; nothing was imported.", file=sys.stderr)
+        return EXIT_FAILURE
+    except InvalidSettings as exc:
+        print(f"{source} holds settings Hearth refuses; nothing was imported:", file=sys.stderr)
+        for name, reason in exc.errors.items():
+            print(f"  {name}: {reason}", file=sys.stderr)
+        return EXIT_FAILURE
+
+    settings = _settings()
+    _configure_command_logging(settings)
+
+    async def store() -> dict[str, str]:
+        async with transfer.database_session(settings) as session:
+            return await transfer.import_settings(session, values)
+
+    stored = asyncio.run(store())
+    names = ", ".join(stored) or "none"
+    print(f"Imported {len(stored)} runtime setting{'s' * (len(stored) != 1)}: {names}.")
+    for name, variable in transfer.overridden(ConfigService(settings), list(stored)).items():
+        print(f"  {name}: {variable} in the environment wins over the imported value.")
+    return EXIT_OK
+
+
+def _configure_command_logging(settings: Settings) -> None:
+    """Warnings and errors only, on stderr: stdout carries the command's own output."""
+    from hearth.log import configure_logging
+
+    configure_logging(
+        level="WARNING",
+        fmt=settings.log_format,
+        service=settings.service_name,
+        secrets=settings.secret_values(),
+        stream=sys.stderr,
+    )
 
 
 def _init(args: argparse.Namespace) -> int:
