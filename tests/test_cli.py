@@ -99,6 +99,12 @@ def test_check_connects_to_each_component(tmp_path: Path, database_url: str) -> 
     assert worker.returncode == 0, worker.stdout
     assert json.loads(worker.stdout)["status"] == "ok"
 
+    down = {**env, "DATABASE_URL": f"postgresql://u:db-secret@127.0.0.1:{free_port()}/x"}
+    unreadable = run_hearth("check", "--worker", env=down, cwd=tmp_path)
+    assert unreadable.returncode == 1
+    assert "cannot read heartbeats" in unreadable.stdout
+    assert "db-secret" not in unreadable.stdout + unreadable.stderr
+
     env["REDIS_URL"] = f"redis://:check-secret@127.0.0.1:{free_port()}/0"
     degraded = run_hearth("check", "--json", env=env, cwd=tmp_path)
     assert degraded.returncode == 1

@@ -77,29 +77,51 @@ def _table(report: HealthReport) -> str:
 
 def check_worker(settings: Settings, *, as_json: bool) -> int:
     """0 when this host's worker reported within its heartbeat window (a worker container's
-    health check), else 1."""
-    import asyncio
+    health check), else 1. One psycopg query, no SQLAlchemy and no runtime: Docker runs this
+    every few seconds, on a Raspberry Pi too."""
+    import psycopg
 
-    from hearth.log import configure_logging
-    from hearth.runtime import open_runtime
-    from hearth.worker.health import WorkerAdapter, node_name
+    from hearth.db.embedded import EmbeddedPostgres
+    from hearth.worker.identity import MISSED_BEATS, node_name
 
-    configure_logging(level="WARNING", fmt="json", secrets=settings.secret_values())
-
-    async def alive() -> tuple[bool, str]:
-        async with open_runtime(settings, serving=False) as runtime:
-            if runtime.engine is None:
-                return False, "no database to read heartbeats from"
-            adapter = WorkerAdapter(runtime.engine, settings.worker_heartbeat_seconds)
-            found = await adapter.alive(node_name())
-        if found:
-            return True, f"{node_name()} reported {found[0][1]:.0f} s ago"
-        return False, f"{node_name()} has not reported in the last {adapter.window:g} s"
-
-    ok, detail = asyncio.run(alive())
+    window = settings.worker_heartbeat_seconds * MISSED_BEATS
+    url = settings.database_url or EmbeddedPostgres(settings.hearth_data_dir).running_url()
+    if url is None:
+        ok, detail = False, "no database to read heartbeats from (embedded PostgreSQL is off)"
+    else:
+        try:
+            with psycopg.connect(_libpq_url(url), connect_timeout=3) as connection:
+                row = connection.execute(
+                    "SELECT extract(epoch FROM now() - seen_at) FROM worker_heartbeats "
+                    "WHERE hostname = %s",
+                    (node_name(),),
+                ).fetchone()
+        except psycopg.Error as exc:
+            ok, detail = False, f"cannot read heartbeats: {_first_line(exc)}"
+        else:
+            age = float(row[0]) if row else None
+            ok = age is not None and age < window
+            detail = (
+                f"{node_name()} reported {age:.0f} s ago"
+                if ok and age is not None
+                else f"{node_name()} has not reported in the last {window:g} s"
+            )
     print(
         json.dumps({"status": "ok" if ok else "unreachable", "detail": detail})
         if as_json
         else detail
     )
     return 0 if ok else 1
+
+
+def _libpq_url(url: str) -> str:
+    """SQLAlchemy's ``postgresql+psycopg://`` as the ``postgresql://`` libpq reads."""
+    scheme, rest = url.split("://", 1)
+    return f"{scheme.split('+', 1)[0]}://{rest}"
+
+
+def _first_line(exc: BaseException) -> str:
+    from hearth.config.urls import mask_url_password
+
+    text = str(exc).strip()
+    return mask_url_password(text.splitlines()[0] if text else type(exc).__name__)

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import socket
 import time
 
 from sqlalchemy import func, select
@@ -12,14 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hearth.health.schemas import CheckResult
 from hearth.models import WorkerHeartbeat
-
-# A worker is alive if it reported within this many heartbeat intervals.
-MISSED_BEATS = 3
-
-
-def node_name() -> str:
-    """This host's worker name, as its heartbeat records it."""
-    return f"hearth@{socket.gethostname()}"
+from hearth.worker.identity import MISSED_BEATS
 
 
 class WorkerAdapter:

@@ -11,8 +11,8 @@ from hearth.config.urls import mask_url_password
 from hearth.db.embedded import EmbeddedPostgres
 from hearth.log import get_logger
 from hearth.worker.app import create_celery, queue_urls
-from hearth.worker.health import node_name
 from hearth.worker.heartbeat import HeartbeatStep
+from hearth.worker.identity import node_name
 
 log = get_logger(__name__)
 
