@@ -8,7 +8,7 @@ UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 RUN := $(UV) run --locked --no-sync
 
 .DEFAULT_GOAL := help
-.PHONY: help run test pytest browser mail-server screenshots lint fmt typecheck migrate check requirements bench clean
+.PHONY: help run test pytest browser mail-server validators screenshots lint fmt typecheck migrate check docs requirements bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -26,13 +26,16 @@ help: ## list the targets
 run: .venv/.synced .env ## serve Hearth at http://127.0.0.1:8000 with a worker (embedded PostgreSQL unless DATABASE_URL is set)
 	$(RUN) hearth serve --with-worker
 
-test: lint typecheck pytest ## lint, type-check and run every test (needs PostgreSQL and Redis, see README)
+test: lint typecheck test-compose pytest ## lint, type-check and run every test (needs PostgreSQL and Redis, see README)
 
-pytest: .venv/.synced browser mail-server ## run the tests only
+pytest: .venv/.synced browser mail-server validators ## run the tests only
 	$(RUN) pytest
 
 mail-server: ## make sure Dovecot is installed for the mail tests (apt-get as root)
 	@scripts/ensure-dovecot.sh
+
+validators: ## make sure shellcheck and systemd-analyze are installed for the deployment tests (apt-get as root)
+	@scripts/ensure-validators.sh
 
 browser: ## make sure Chromium is installed for the browser tests (apt-get as root)
 	@scripts/ensure-chromium.sh
@@ -57,6 +60,9 @@ migrate: .venv/.synced .env ## apply database migrations
 check: .venv/.synced ## check each component once (exit 1 unless all is ok)
 	$(RUN) hearth check
 
+docs: .venv/.synced ## regenerate docs/configuration.md from the settings model and the allowlist
+	$(RUN) python -m hearth.config.reference > docs/configuration.md
+
 requirements: .venv/.synced ## regenerate requirements.txt from uv.lock
 	$(UV) export --locked --no-dev --no-emit-project --quiet -o requirements.txt
 
@@ -66,3 +72,21 @@ bench: .venv/.synced ## measure start-up, memory, /health and task throughput, t
 
 clean: ## remove the virtual environments and caches (keeps .env and data/)
 	rm -rf .venv .tools .pytest_cache .mypy_cache .ruff_cache
+
+# Docker Compose: the stack in docker-compose.yml (README, "Deployment").
+.PHONY: secrets up down logs test-compose
+
+secrets: ## write the Compose stack's secrets into ./secrets/ (only the missing ones)
+	@deploy/docker/init-secrets.sh
+
+up: secrets ## build and start the Compose stack in the background (docker compose up -d)
+	docker compose up -d --build
+
+down: ## stop the Compose stack (its volumes, your data, stay)
+	docker compose down
+
+logs: ## follow the Compose stack's logs
+	docker compose logs --follow --tail 100
+
+test-compose: .venv/.synced ## test the Compose stack on a real Docker engine (as root: installs and starts one)
+	@scripts/test-compose.sh

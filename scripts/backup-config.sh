@@ -15,8 +15,8 @@ usage="usage: backup-config.sh [--output-dir DIR] [--hearth PATH] [--env-file FI
                     and /opt/hearth/venv/bin/hearth)
   --env-file FILE   read KEY=value settings from FILE first (e.g. /etc/hearth/hearth.env)
   --settings-only   skip the database dump
-On a systemd host: sudo CREDENTIALS_DIRECTORY=/etc/hearth/credentials \\
-  /opt/hearth/bin/backup-config.sh --env-file /etc/hearth/hearth.env --output-dir /var/backups/hearth"
+On a systemd host, run it as the hearth user with the service's settings and credentials
+(systemd-run --uid=hearth ...): docs/deployment-systemd.md, \"Backups\", has the command."
 
 output_root=./hearth-backups
 hearth=${HEARTH:-}
