@@ -4,6 +4,7 @@ with its type, validation, default and description. Nothing secret is ever on it
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Literal
@@ -129,3 +130,19 @@ ALLOWLIST: dict[str, RuntimeKey] = {
         ),
     )
 }
+
+
+def validate_values(values: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """Each value as it would be stored, and the reason for each refused key or value."""
+    cleaned: dict[str, str] = {}
+    errors: dict[str, str] = {}
+    for name, raw in values.items():
+        key = ALLOWLIST.get(name)
+        if key is None:
+            errors[name] = f"is not a runtime setting; known: {', '.join(ALLOWLIST)}"
+            continue
+        try:
+            cleaned[name] = key.validate(raw)
+        except InvalidValue as exc:
+            errors[name] = str(exc)
+    return cleaned, errors

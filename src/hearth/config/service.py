@@ -14,7 +14,7 @@ from typing import Literal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hearth.config import repository
-from hearth.config.allowlist import ALLOWLIST, InvalidValue, RuntimeKey
+from hearth.config.allowlist import ALLOWLIST, RuntimeKey, validate_values
 from hearth.config.settings import Settings
 from hearth.errors import HearthError
 
@@ -91,18 +91,10 @@ class ConfigService:
         different keys from two tabs do not undo each other. Returns the stored changes.
         """
         current = await self.get_all(session)
-        errors: dict[str, str] = {}
+        cleaned, errors = validate_values(submitted)
         changes: dict[str, str] = {}
-        for name, raw in submitted.items():
-            key = ALLOWLIST.get(name)
-            if key is None:
-                errors[name] = f"is not a runtime setting; known: {', '.join(ALLOWLIST)}"
-                continue
-            try:
-                value = key.validate(raw)
-            except InvalidValue as exc:
-                errors[name] = str(exc)
-                continue
+        for name, value in cleaned.items():
+            key = current[name].key
             unchanged = value == (seen[name] if seen and name in seen else current[name].value)
             if unchanged:
                 continue

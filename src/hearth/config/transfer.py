@@ -17,7 +17,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hearth.config import repository
-from hearth.config.allowlist import ALLOWLIST, InvalidValue
+from hearth.config.allowlist import ALLOWLIST, validate_values
 from hearth.config.service import ConfigService, InvalidSettings
 from hearth.config.settings import Settings
 from hearth.db import engine as db_engine
@@ -81,17 +81,7 @@ def parse_document(text: str) -> dict[str, str]:
 
 def validate(values: Mapping[str, str]) -> dict[str, str]:
     """The values as they would be stored, or ``InvalidSettings`` naming every bad key."""
-    errors: dict[str, str] = {}
-    cleaned: dict[str, str] = {}
-    for name, raw in values.items():
-        key = ALLOWLIST.get(name)
-        if key is None:
-            errors[name] = f"is not a runtime setting; known: {', '.join(ALLOWLIST)}"
-            continue
-        try:
-            cleaned[name] = key.validate(raw)
-        except InvalidValue as exc:
-            errors[name] = str(exc)
+    cleaned, errors = validate_values(values)
     if errors:
         raise InvalidSettings(errors)
     return cleaned
