@@ -109,6 +109,7 @@ def test_ollama_base_url_locks_llm_endpoint(monkeypatch: pytest.MonkeyPatch) -> 
     service = ConfigService(_settings())
     [endpoint] = [v for k, v in service.defaults().items() if k == "llm_endpoint"]
     assert (endpoint.value, endpoint.source) == ("http://ollama:11434", "environment")
+    assert endpoint.set_by == "OLLAMA_BASE_URL"  # the variable the operator must go and change
 
 
 async def test_save_validates_everything_before_writing_anything(db_session: AsyncSession) -> None:

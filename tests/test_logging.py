@@ -90,8 +90,12 @@ def test_sensitive_keys_are_masked_at_any_depth(
         config={"db": {"Password": "pw1", "user": "bob"}, "items": [{"secret_value": "s3"}]},
         AWS_ACCESS_KEY_ID="AKIA",
         credentials=None,
+        session_cookie_secure=True,
+        token_ttl=0,
     )
     [line] = captured()
+    assert line["session_cookie_secure"] is True  # a yes/no gives nothing away
+    assert line["token_ttl"] == MASK  # a number may (a PIN): masked
     assert line["api_token"] == MASK
     assert line["config"]["db"] == {"Password": MASK, "user": "bob"}
     assert line["config"]["items"] == [{"secret_value": MASK}]

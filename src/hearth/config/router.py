@@ -48,7 +48,7 @@ def _as_json(settings: dict[str, EffectiveSetting]) -> dict[str, dict[str, Any]]
             "value": item.value,
             "source": item.source,
             "locked": item.locked,
-            "variable": item.key.variable,
+            "variable": item.set_by or item.key.variable,
             "default": item.key.default,
             "description": item.key.description,
         }

@@ -7,6 +7,7 @@ operator wrote in their deployment files.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
@@ -28,6 +29,9 @@ class EffectiveSetting:
     key: RuntimeKey
     value: str
     source: Source
+    # For a value from the environment: the variable that set it (``OLLAMA_BASE_URL`` rather
+    # than ``LLM_ENDPOINT`` when that is the one in the environment).
+    set_by: str = ""
 
     @property
     def locked(self) -> bool:
@@ -68,7 +72,7 @@ class ConfigService:
 
     def _effective(self, key: RuntimeKey, stored: Mapping[str, str]) -> EffectiveSetting:
         if (from_environment := self.environment_value(key)) is not None:
-            return EffectiveSetting(key, from_environment, "environment")
+            return EffectiveSetting(key, from_environment, "environment", set_by(key))
         if key.name in stored:
             return EffectiveSetting(key, stored[key.name], "database")
         return EffectiveSetting(key, key.default, "default")
@@ -94,13 +98,12 @@ class ConfigService:
         cleaned, errors = validate_values(submitted)
         changes: dict[str, str] = {}
         for name, value in cleaned.items():
-            key = current[name].key
             unchanged = value == (seen[name] if seen and name in seen else current[name].value)
             if unchanged:
                 continue
             if current[name].locked:
                 errors[name] = (
-                    f"is set by {key.variable} in the environment; change it there "
+                    f"is set by {current[name].set_by} in the environment; change it there "
                     "(the environment always wins)"
                 )
                 continue
@@ -111,3 +114,10 @@ class ConfigService:
             await repository.upsert(session, name, value)
         await session.flush()
         return changes
+
+
+def set_by(key: RuntimeKey) -> str:
+    """Which of ``key``'s variables the process environment sets; all of their names when
+    none does (the value then came from .env or a secret file, which do not say)."""
+    present = [name for name in key.variables if os.environ.get(name)]
+    return present[0] if present else " or ".join(key.variables)

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hearth.config import repository
 from hearth.config.allowlist import ALLOWLIST, validate_values
-from hearth.config.service import ConfigService, InvalidSettings
+from hearth.config.service import ConfigService, InvalidSettings, set_by
 from hearth.config.settings import Settings
 from hearth.db import engine as db_engine
 from hearth.db.embedded import EmbeddedPostgres
@@ -107,7 +107,7 @@ def overridden(config: ConfigService, names: list[str]) -> dict[str, str]:
     for name in names:
         key = ALLOWLIST[name]
         if config.environment_value(key) is not None:
-            result[name] = key.variable
+            result[name] = set_by(key)
     return result
 
 

@@ -46,7 +46,13 @@ class Redactor:
         return {self.scrub_text(str(k)): self._redact(k, v) for k, v in event_dict.items()}
 
     def _redact(self, key: Any, value: Any) -> Any:
-        if isinstance(key, str) and SENSITIVE_KEY.search(key) and value is not None:
+        # A yes/no (``session_cookie_secure``, ``mcp_token_set``) tells nothing secret.
+        if (
+            isinstance(key, str)
+            and SENSITIVE_KEY.search(key)
+            and value is not None
+            and not isinstance(value, bool)
+        ):
             return MASK
         return self.redact_value(value)
 

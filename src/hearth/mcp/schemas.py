@@ -25,7 +25,7 @@ class RuntimeSetting(BaseModel):
         return cls(
             value=setting.value,
             source=setting.source,
-            variable=key.variable,
+            variable=setting.set_by or key.variable,
             default=key.default,
             description=key.description,
         )
