@@ -19,6 +19,7 @@ from sqlalchemy import create_engine, text
 
 from hearth.db.embedded import EmbeddedPostgres
 from hearth.documents.schemas import MAX_BATCH, MAX_METADATA_BYTES
+from hearth.documents.service import EMBED_MAX_CHARS
 from tests.support.fake_llm import FakeLLM, fake_embedding, fake_llm
 from tests.support.mcp import TOKEN as MCP_TOKEN
 from tests.support.mcp import mcp_client, structured
@@ -219,6 +220,12 @@ async def test_documents_end_to_end_on_embedded_postgresql(
             assert "ix_documents_embedding_64" in "\n".join(plan)
     finally:
         engine.dispose()
+
+    # A document longer than an embedding model's context: the model sees its beginning.
+    long = httpx.post(f"{server.url}/documents", json={"text": "kalomi " * 3000}, timeout=10)
+    _wait_until_embedded(server, long.json()["ids"], within=60)
+    sent = [text for r in llm.received if r.path == "/api/embed" for text in r.body["input"]]
+    assert max(len(text) for text in sent) == EMBED_MAX_CHARS
 
 
 @pytest.mark.process

@@ -23,6 +23,9 @@ EMBED_TASK = "hearth.embed_documents"
 # Texts per request to the embedding model: large enough to amortise the round trip, small
 # enough that a Raspberry Pi's model answers well within its timeout.
 EMBED_BATCH_SIZE = 32
+# What of a document the model sees: about 2000 tokens, within every common embedding model's
+# context (OpenAI's refuses longer input, and one refused text would hold up the whole queue).
+EMBED_MAX_CHARS = 8000
 
 
 class SearchUnavailable(HearthError):
@@ -103,7 +106,8 @@ async def embed_pending(engine: AsyncEngine, llm: LLMAdapter, model: str) -> int
                 return embedded
             ids = [row.id for row in rows]
             try:
-                vectors = await _embed(llm, [row.text for row in rows], model)
+                texts = [row.text[:EMBED_MAX_CHARS] for row in rows]
+                vectors = await _embed(llm, texts, model)
             except LLMUnavailable as exc:
                 failure = exc
             else:
