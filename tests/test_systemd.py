@@ -245,6 +245,20 @@ ls /etc/systemd/system/hearth.service.d >"$work/dropins-left.txt"
 units=(/etc/systemd/system/hearth.service /etc/systemd/system/hearth-worker.service)
 systemd-analyze verify "${units[@]}" >"$work/verify.log" 2>&1 || echo "exit $?" >>"$work/verify.log"
 
+# Prints yes once the server ($server, on $port) is ready, no if it exits or $1 checks fail.
+wait_ready() {
+    for _ in $(seq "$1"); do
+        if /opt/hearth/venv/bin/hearth check --ready --url "http://127.0.0.1:$port" >/dev/null
+        then
+            echo yes
+            return
+        fi
+        kill -0 "$server" 2>/dev/null || break
+        sleep 0.5
+    done
+    echo no
+}
+
 # As systemd would start it: user hearth, the env file, a copy of the credentials only
 # that user can read (systemd makes one per service), the state directory as cwd.
 credentials=$(mktemp -d)
@@ -258,16 +272,7 @@ runuser -u hearth -- env -i PATH=/usr/bin:/bin HOME=/var/lib/hearth LOG_FORMAT=j
     DATABASE_URL="$database_url" REDIS_URL="$redis_url" PORT="$port" \
     /opt/hearth/venv/bin/hearth serve >"$work/serve.log" 2>&1 &
 server=$!
-ready=no
-for _ in $(seq 120); do
-    if /opt/hearth/venv/bin/hearth check --ready --url "http://127.0.0.1:$port" >/dev/null; then
-        ready=yes
-        break
-    fi
-    kill -0 "$server" 2>/dev/null || break
-    sleep 0.5
-done
-echo "$ready" >"$work/ready.txt"
+wait_ready 120 >"$work/ready.txt"
 ps -o user= --ppid "$server" >"$work/server-user.txt" || true
 kill "$server" 2>/dev/null || true
 wait "$server" || true
@@ -285,16 +290,7 @@ runuser -u hearth -- env -i PATH=/usr/bin:/bin HOME=/var/lib/hearth LOG_FORMAT=j
     CREDENTIALS_DIRECTORY="$credentials" PORT="$port" \
     /opt/hearth/venv/bin/hearth serve --with-worker >"$work/embedded.log" 2>&1 &
 server=$!
-ready=no
-for _ in $(seq 240); do
-    if /opt/hearth/venv/bin/hearth check --ready --url "http://127.0.0.1:$port" >/dev/null; then
-        ready=yes
-        break
-    fi
-    kill -0 "$server" 2>/dev/null || break
-    sleep 0.5
-done
-echo "$ready" >"$work/embedded-ready.txt"
+wait_ready 240 >"$work/embedded-ready.txt"
 stat -c '%U %a' /var/lib/hearth/postgres >"$work/pgdata-owner.txt" 2>&1 || true
 kill "$server" 2>/dev/null || true
 wait "$server" || true

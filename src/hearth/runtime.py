@@ -105,11 +105,13 @@ class Runtime:
         except (SQLAlchemyError, OSError):
             return self.config.defaults()
 
-    async def current_llm(self) -> LLMAdapter:
+    async def current_llm(self, values: dict[str, EffectiveSetting] | None = None) -> LLMAdapter:
         """The LLM adapter for the settings in force, rebuilt when they change (on this
-        replica's config page or another's)."""
-        values = await self.runtime_settings()
-        choice = LLMChoice(values["llm_provider"].value, values["llm_endpoint"].value)
+        replica's config page or another's). ``values``: those settings, if the caller has
+        just read them."""
+        if values is None:
+            values = await self.runtime_settings()
+        choice = LLMChoice.of(values)
         if choice != self._llm_choice:
             api_key = self.settings.llm_api_key
             key = api_key.get_secret_value() if api_key else None

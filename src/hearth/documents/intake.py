@@ -32,12 +32,13 @@ async def accept(runtime: Runtime, documents: Sequence[DocumentIn]) -> Documents
     try:
         await runtime.task_queue().send(task)
     except QueueUnavailable as exc:
-        log.warning("documents_embedding_deferred", ids=ids, reason=exc.message)
+        log.warning("documents_embedding_deferred", ids=ids, reason=exc.reason)
         return DocumentsAccepted(
             ids=ids,
             task_id=None,
-            detail=f"Stored, not embedded yet: {exc.message.split(';')[0]}. They are embedded "
-            "when a worker next starts or another document is added; do not send them again.",
+            detail=f"Stored, not embedded yet: the task queue is unavailable ({exc.reason}). "
+            "They are embedded when a worker next starts or another document is added; "
+            "do not send them again.",
         )
     return DocumentsAccepted(ids=ids, task_id=task.id)
 
@@ -48,6 +49,6 @@ async def search(runtime: Runtime, query: str, k: int) -> SearchResults:
     if runtime.sessions is None:
         raise HearthError("The database is not available.", status_code=503)
     values = await runtime.runtime_settings()
-    llm = await runtime.current_llm()
+    llm = await runtime.current_llm(values)
     async with runtime.sessions() as session:
         return await service.search(session, llm, values["embedding_model"].value, query, k)

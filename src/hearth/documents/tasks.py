@@ -62,7 +62,7 @@ async def _embed_pending(settings: Settings, database_url: str) -> int:
         async with AsyncSession(engine) as session:
             values = await ConfigService(settings).get_all(session)
         api_key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
-        choice = LLMChoice(values["llm_provider"].value, values["llm_endpoint"].value)
+        choice = LLMChoice.of(values)
         async with httpx.AsyncClient() as client:
             llm = build_adapter(choice, lambda: client, api_key)
             return await service.embed_pending(engine, llm, values["embedding_model"].value)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, NamedTuple
 
 from hearth.llm.adapter import LLMAdapter, UnconfiguredLLM
@@ -10,10 +10,17 @@ from hearth.llm.adapter import LLMAdapter, UnconfiguredLLM
 if TYPE_CHECKING:
     import httpx
 
+    from hearth.config.service import EffectiveSetting
+
 
 class LLMChoice(NamedTuple):
     provider: str
     endpoint: str
+
+    @classmethod
+    def of(cls, values: Mapping[str, EffectiveSetting]) -> LLMChoice:
+        """The choice the runtime settings in force make."""
+        return cls(values["llm_provider"].value, values["llm_endpoint"].value)
 
 
 def build_adapter(

@@ -20,9 +20,14 @@ SEND_TIMEOUT_SECONDS = 5.0
 
 
 class QueueUnavailable(HearthError):
-    """The broker cannot take the task right now; nothing was queued."""
+    """The broker cannot take the task right now; nothing was queued. ``reason`` is the
+    broker's one-line cause, for callers that phrase their own message."""
 
     status_code = 503
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass
@@ -54,7 +59,8 @@ class TaskQueue:
             reason = _reason(exc)
             log.warning("task_send_failed", task=task.name, task_id=task.id, reason=reason)
             raise QueueUnavailable(
-                f"The task queue is unavailable ({reason}); nothing was queued, try again later."
+                f"The task queue is unavailable ({reason}); nothing was queued, try again later.",
+                reason=reason,
             ) from None
         log.info("task_sent", task=task.name, task_id=task.id)
 
@@ -72,7 +78,10 @@ class TaskQueue:
         try:
             return await asyncio.wait_for(asyncio.to_thread(read), SEND_TIMEOUT_SECONDS)
         except Exception as exc:  # as in send(): whatever the library, the backend is away
-            raise QueueUnavailable(f"Task results are unavailable ({_reason(exc)}).") from None
+            reason = _reason(exc)
+            raise QueueUnavailable(
+                f"Task results are unavailable ({reason}).", reason=reason
+            ) from None
 
 
 def _reason(exc: BaseException) -> str:
