@@ -14,11 +14,11 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from hearth.app.factory import create_app
 from hearth.config.settings import Settings
-from hearth.config.urls import normalize_database_url
 from hearth.db.engine import create_engine
 from hearth.db.migrate import upgrade_to_head
-from hearth.web.app import create_app
+from hearth.kit.urls import normalize_database_url
 from tests.support.process import _HEARTH_VARIABLES, TEST_SECRET_KEY
 from tests.support.services import POSTGRES_ADMIN_URL, REDIS_URL, missing_services
 

@@ -8,9 +8,9 @@ from contextlib import AbstractAsyncContextManager
 import httpx
 import pytest
 
+from hearth.app.factory import create_app
 from hearth.config.settings import Settings
 from hearth.version import hearth_version
-from hearth.web.app import create_app
 from tests.conftest import served
 from tests.support.fake_llm import fake_ollama
 from tests.support.services import free_port
@@ -72,9 +72,9 @@ async def test_readyz_waits_for_migrations_run_elsewhere(
     make_settings: Callable[..., Settings], fresh_database: str
 ) -> None:
     """With MIGRATE_ON_START=false, /readyz is 503 until someone runs `hearth migrate`."""
-    from hearth.config.urls import normalize_database_url
     from hearth.db.engine import create_engine
     from hearth.db.migrate import upgrade_to_head
+    from hearth.kit.urls import normalize_database_url
 
     settings = make_settings(database_url=fresh_database, migrate_on_start=False)
     async with served(create_app(settings)) as client:

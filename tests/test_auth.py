@@ -9,10 +9,10 @@ from collections.abc import Callable
 import httpx
 import pytest
 
+from hearth.app.factory import create_app
 from hearth.auth.service import LoginThrottle, PasswordVerifier
 from hearth.config.settings import Settings
 from hearth.log import configure_logging
-from hearth.web.app import create_app
 from tests.conftest import served
 
 PASSWORD = "correct horse battery staple"

@@ -15,8 +15,8 @@ import pytest
 
 from hearth.config.service import ConfigService
 from hearth.config.settings import Settings
-from hearth.config.urls import normalize_database_url
 from hearth.db.engine import create_engine
+from hearth.kit.urls import normalize_database_url
 from tests.conftest import create_database, drop_database
 from tests.support.process import (
     HEARTH,

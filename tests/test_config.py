@@ -15,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from hearth.app.factory import create_app
 from hearth.config import repository
 from hearth.config.allowlist import ALLOWLIST, InvalidValue, RuntimeKey
 from hearth.config.service import ConfigService, InvalidSettings
@@ -22,7 +23,6 @@ from hearth.config.settings import Settings
 from hearth.log import configure_logging
 from hearth.log.redaction import SENSITIVE_KEY
 from hearth.models import Setting
-from hearth.web.app import create_app
 from tests.conftest import served
 from tests.support.fake_llm import black_hole, fake_ollama
 from tests.support.services import free_port
@@ -94,7 +94,7 @@ async def test_precedence_environment_then_database_then_default(db_session: Asy
     service = ConfigService(_settings(llm_model="from-env"))
     await repository.upsert(db_session, "llm_model", "from-db")
     await repository.upsert(db_session, "embedding_model", "db-embedder")
-    values = await service.get_all(db_session)
+    values = await service.values_in_force(db_session)
     assert (values["llm_model"].value, values["llm_model"].source) == ("from-env", "environment")
     assert values["llm_model"].locked
     assert (values["embedding_model"].value, values["embedding_model"].source) == (
@@ -107,7 +107,7 @@ async def test_precedence_environment_then_database_then_default(db_session: Asy
 def test_ollama_base_url_locks_llm_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OLLAMA_BASE_URL", "http://ollama:11434")
     service = ConfigService(_settings())
-    [endpoint] = [v for k, v in service.defaults().items() if k == "llm_endpoint"]
+    [endpoint] = [v for k, v in service.values_without_database().items() if k == "llm_endpoint"]
     assert (endpoint.value, endpoint.source) == ("http://ollama:11434", "environment")
     assert endpoint.set_by == "OLLAMA_BASE_URL"  # the variable the operator must go and change
 

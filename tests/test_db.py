@@ -15,7 +15,6 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from hearth.config.urls import normalize_database_url
 from hearth.db.engine import DatabaseAdapter, connect_with_retry, create_engine
 from hearth.db.migrate import (
     HEAD_REVISION,
@@ -25,6 +24,7 @@ from hearth.db.migrate import (
     upgrade_to_head,
 )
 from hearth.errors import StartupError
+from hearth.kit.urls import normalize_database_url
 from hearth.log import configure_logging
 from hearth.models import Setting
 from tests.support.services import free_port

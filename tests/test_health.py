@@ -10,8 +10,8 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from hearth.health.schemas import CheckResult
 from hearth.health.service import HealthService
+from hearth.kit.checks import CheckResult
 from hearth.llm.ollama import OllamaAdapter
 from hearth.redis.adapter import RedisAdapter, create_client
 from tests.support.fake_llm import black_hole, fake_ollama

@@ -7,12 +7,13 @@ from collections.abc import AsyncIterator, Callable, Iterator
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from hearth.errors import HearthError
 from hearth.llm.adapter import ChatMessage, LLMAdapter, LLMUnavailable, UnconfiguredLLM
-from hearth.llm.factory import LLMChoice, build_adapter
 from hearth.llm.ollama import OllamaAdapter
 from hearth.llm.openai import AZURE_API_VERSION, OpenAICompatibleAdapter
+from hearth.llm.provider import LLMChoice, LLMProvider
 from tests.support.fake_llm import FakeLLM, fake_embedding, fake_llm
 from tests.support.services import free_port
 
@@ -235,7 +236,7 @@ async def test_a_refused_connection_says_so_without_the_url_password(
 ) -> None:
     port = free_port()
     endpoint = f"http://hearth:url-secret@127.0.0.1:{port}"
-    adapter = build_adapter(LLMChoice(flavor, endpoint), lambda: client, API_KEY)
+    adapter = LLMProvider(lambda: client, SecretStr(API_KEY)).adapter(LLMChoice(flavor, endpoint))
     for call in ("chat", "embed"):
         with pytest.raises(LLMUnavailable) as raised:
             await _call(adapter, call)
@@ -257,9 +258,11 @@ async def test_unconfigured_llm_is_unavailable_with_the_remedy() -> None:
 
 
 async def test_the_factory_builds_each_adapter(client: httpx.AsyncClient) -> None:
-    ollama = build_adapter(LLMChoice("ollama", "http://127.0.0.1:11434"), lambda: client, None)
+    ollama = LLMProvider(lambda: client, None).adapter(
+        LLMChoice("ollama", "http://127.0.0.1:11434")
+    )
     azure_url = "https://example.openai.azure.com/openai/deployments/gpt-4o?api-version=2025-01-01"
-    azure = build_adapter(LLMChoice("openai", azure_url), lambda: client, API_KEY)
+    azure = LLMProvider(lambda: client, SecretStr(API_KEY)).adapter(LLMChoice("openai", azure_url))
     assert isinstance(ollama, OllamaAdapter)
     assert isinstance(azure, OpenAICompatibleAdapter)
     assert azure.deployment == "gpt-4o"
@@ -268,4 +271,6 @@ async def test_the_factory_builds_each_adapter(client: httpx.AsyncClient) -> Non
     def never_called() -> httpx.AsyncClient:
         raise AssertionError("no client is needed without an endpoint")
 
-    assert isinstance(build_adapter(LLMChoice("ollama", ""), never_called, None), UnconfiguredLLM)
+    assert isinstance(
+        LLMProvider(never_called, None).adapter(LLMChoice("ollama", "")), UnconfiguredLLM
+    )

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from hearth.health.schemas import CheckResult
+from hearth.kit.checks import CheckResult
 from hearth.mail.adapter import MailAdapter
 from hearth.mail.imap import ImapAdapter
 from tests.support.fake_llm import black_hole

@@ -16,9 +16,11 @@ import httpx
 import pytest
 import redis
 
+from hearth.app.factory import create_app
 from hearth.config.settings import Settings
-from hearth.web.app import create_app
-from hearth.web.transaction import TransactionDep
+from hearth.db.dependencies import UnitOfWorkDep
+from hearth.worker.dependencies import QueueDep
+from hearth.worker.queue import PendingTask
 from tests.conftest import served
 from tests.support.process import clean_environment
 from tests.support.services import REDIS_URL, free_port
@@ -106,11 +108,9 @@ async def test_a_worker_killed_mid_task_hands_it_over_and_the_effect_happens_onc
     # The task takes 2 s; a taken task goes to another worker after 6 s without an ack.
     env = worker_env(database_url, queue_redis, TASK_VISIBILITY_TIMEOUT_SECONDS="6")
     async with client_for(redis_url=queue_redis) as client:
-        runtime = client._transport.app.state.runtime  # type: ignore[attr-defined]
-        from hearth.worker.queue import PendingTask
-
+        queue = client._transport.app.state.queue  # type: ignore[attr-defined]
         task = PendingTask("tests.effect", (key, 2.0))
-        await runtime.task_queue().send(task)
+        await queue.send(task)
         with hearth_worker(env, tmp_path) as first:
             await wait_for(client, task.id, "STARTED")
             first.kill()  # mid-task: the effect has not happened, the task is not acked
@@ -161,13 +161,15 @@ async def test_tasks_are_sent_only_after_the_commit(
     key = f"commit_{uuid.uuid4().hex[:8]}"
 
     @app.post("/test/write-then-read")
-    async def write_then_read(transaction: TransactionDep) -> dict[str, str]:
-        await repository.upsert(transaction.session, key, "committed")
-        return {"id": transaction.enqueue("tests.read_setting", key)}
+    async def write_then_read(unit: UnitOfWorkDep, queue: QueueDep) -> dict[str, str]:
+        await repository.upsert(unit.session, key, "committed")
+        task = PendingTask("tests.read_setting", (key,))
+        queue.send_after_commit(unit, task)
+        return {"id": task.id}
 
     @app.post("/test/write-then-fail")
-    async def write_then_fail(transaction: TransactionDep) -> None:
-        transaction.enqueue("tests.read_setting", key)
+    async def write_then_fail(unit: UnitOfWorkDep, queue: QueueDep) -> None:
+        queue.send_after_commit(unit, PendingTask("tests.read_setting", (key,)))
         raise RuntimeError("the handler failed after asking for a task")
 
     async with served(app) as client:
@@ -176,7 +178,7 @@ async def test_tasks_are_sent_only_after_the_commit(
         with hearth_worker(worker_env(database_url, queue_redis), tmp_path):
             task = (await client.post("/test/write-then-read")).json()["id"]
             done = await wait_for(client, task, "SUCCESS")
-        async with app.state.runtime.sessions.begin() as session:
+        async with app.state.sessions.begin() as session:
             from sqlalchemy import delete
 
             from hearth.models import Setting

@@ -140,7 +140,7 @@ def _serve(args: argparse.Namespace) -> int:
 
         start_early(settings.hearth_data_dir)  # boots while the web stack is imported below
 
-    from hearth.web.server import run
+    from hearth.app.server import run
 
     if not args.with_worker:
         return run(settings)
@@ -167,8 +167,8 @@ def _worker(args: argparse.Namespace) -> int:
 def _migrate(args: argparse.Namespace) -> int:
     import asyncio
 
+    from hearth.app.runtime import open_runtime
     from hearth.db.migrate import HEAD_REVISION
-    from hearth.runtime import open_runtime
 
     settings = _settings(migrate_on_start=True)
     _configure_logging(settings)
@@ -184,10 +184,10 @@ def _migrate(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace) -> int:
     if args.live or args.ready:
-        from hearth.health.probe import probe_server
+        from hearth.app.check import probe_server
 
         return probe_server("/livez" if args.live else "/readyz", url=args.url, as_json=args.json)
-    from hearth.health.probe import check_components, check_worker
+    from hearth.app.check import check_components, check_worker
 
     if args.worker:
         return check_worker(_settings(), as_json=args.json)

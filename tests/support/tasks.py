@@ -9,7 +9,7 @@ import redis
 from celery import shared_task
 from sqlalchemy import create_engine, text
 
-from hearth.config.urls import normalize_database_url
+from hearth.kit.urls import normalize_database_url
 
 
 @shared_task(name="tests.effect", bind=True)  # type: ignore[untyped-decorator]

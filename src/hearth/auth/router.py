@@ -8,12 +8,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.responses import Response
 
-from hearth.auth import csrf
 from hearth.auth.dependencies import AuthDep
 from hearth.errors import HearthError
 from hearth.log import get_logger
+from hearth.web import csrf
 from hearth.web.forms import submitted_values
-from hearth.web.templating import is_operator, render, wants_html
+from hearth.web.operator import is_operator, start_operator_session
+from hearth.web.templating import render, wants_html
 
 log = get_logger(__name__)
 router = APIRouter(tags=["operator"])
@@ -75,8 +76,7 @@ async def login(request: Request, auth: AuthDep) -> Response:
         raise HearthError("Wrong password.", status_code=401)
 
     auth.throttle.succeeded(client)
-    request.session.clear()  # a new session on login: no fixation of an earlier one
-    request.session["operator"] = True
+    start_operator_session(request)
     token = csrf.token_for(request.session)
     log.info("login_succeeded", client=client)
     if wants_html(request):

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from hearth.config.settings import Settings, env_names
+from hearth.config.settings import SECRET_FIELDS, URL_FIELDS, Settings, env_names
 from hearth.errors import StartupError
 
 # What to do about a variable, added to its error message.
@@ -32,15 +32,8 @@ _PLAIN = {
     "less_than_equal": "must be at most {le}",
 }
 
-_SECRET_FIELDS = {
-    "secret_key",
-    "admin_password",
-    "llm_api_key",
-    "mcp_token",
-    "database_url",
-    "redis_url",
-    "llm_endpoint",
-}
+# Whose bad input is not echoed back: a secret, or a URL that may carry a password.
+_NOT_ECHOED = SECRET_FIELDS | URL_FIELDS
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -76,7 +69,7 @@ def describe_errors(exc: ValidationError) -> str:
             continue
         template = _PLAIN.get(kind)
         message = template.format(**context) if template else error["msg"]
-        if kind != "missing" and field_name not in _SECRET_FIELDS and template:
+        if kind != "missing" and field_name not in _NOT_ECHOED and template:
             message += f" (got {error['input']!r})"
         if hint := _HINTS.get(variable):
             message += f"; {hint}"

@@ -14,7 +14,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from hearth.config.allowlist import ALLOWLIST
-from hearth.config.settings import _SECRET_FIELDS, Settings, env_names
+from hearth.config.settings import SECRET_FIELDS, Settings, env_names
 
 HEADER = """\
 # Configuration reference
@@ -87,7 +87,7 @@ def render() -> str:
             continue  # listed with the runtime settings below
         variables = ", ".join(f"`{v}`" for v in env_names(name, field))
         secret = " **Secret**: prefer a file (`_FILE`, credentials, Docker secret)." * (
-            name in _SECRET_FIELDS
+            name in SECRET_FIELDS
         )
         description = _cell((field.description or "") + secret)
         lines.append(f"| {variables} | {_type(field)} | {_default(field)} | {description} |")

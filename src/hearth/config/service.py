@@ -1,4 +1,8 @@
-"""Runtime settings with visible precedence: environment > database > default.
+"""Runtime values with visible precedence: environment > database > default.
+
+Two kinds of setting, named apart everywhere: ``Settings`` are the infrastructure settings,
+read once from the environment at start-up (``settings.py``); *runtime values* are the
+allowlisted keys an operator edits on the config page, kept in the ``settings`` table.
 
 A key set in the environment (or .env, or a secret file) wins and is locked on the config
 page, so a value saved earlier in the database can never silently override what the
@@ -12,7 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hearth.config import repository
 from hearth.config.allowlist import ALLOWLIST, RuntimeKey, validate_values
@@ -38,6 +43,15 @@ class EffectiveSetting:
         """Set in the environment: read-only on the page."""
         return self.source == "environment"
 
+    @property
+    def variable(self) -> str:
+        """The environment variable that sets (or would override) this key."""
+        return self.set_by or self.key.variable
+
+
+# Every allowlisted key, by name, with its value in force.
+RuntimeValues = dict[str, EffectiveSetting]
+
 
 class InvalidSettings(HearthError):
     """Refused values, by key, each with the reason. Nothing was saved."""
@@ -46,12 +60,12 @@ class InvalidSettings(HearthError):
 
     def __init__(self, errors: dict[str, str]) -> None:
         described = "; ".join(f"{key}: {reason}" for key, reason in errors.items())
-        super().__init__(f"Invalid settings: {described}")
+        super().__init__(f"Invalid settings: {described}", field_errors=errors)
         self.errors = errors
 
 
 class ConfigService:
-    """Reads and writes runtime settings. Writes ``flush()``; the caller's edge commits."""
+    """Reads and writes runtime values. Writes ``flush()``; the caller's edge commits."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -61,14 +75,25 @@ class ConfigService:
         value = getattr(self.settings, key.name, None)
         return value if isinstance(value, str) else None
 
-    async def get_all(self, session: AsyncSession) -> dict[str, EffectiveSetting]:
+    async def values_in_force(self, session: AsyncSession) -> RuntimeValues:
         """Every allowlisted key with its value in force and its source."""
         stored = await repository.get_all(session)
         return {name: self._effective(key, stored) for name, key in ALLOWLIST.items()}
 
-    def defaults(self) -> dict[str, EffectiveSetting]:
+    def values_without_database(self) -> RuntimeValues:
         """The values in force when the database cannot be read: environment, else default."""
         return {name: self._effective(key, {}) for name, key in ALLOWLIST.items()}
+
+    async def read_values(self, sessions: async_sessionmaker[AsyncSession] | None) -> RuntimeValues:
+        """The values in force, read in a session of their own; those of the environment
+        and the defaults while the database is down (pages and checks still work then)."""
+        if sessions is None:
+            return self.values_without_database()
+        try:
+            async with sessions() as session:
+                return await self.values_in_force(session)
+        except (SQLAlchemyError, OSError):
+            return self.values_without_database()
 
     def _effective(self, key: RuntimeKey, stored: Mapping[str, str]) -> EffectiveSetting:
         if (from_environment := self.environment_value(key)) is not None:
@@ -76,10 +101,6 @@ class ConfigService:
         if key.name in stored:
             return EffectiveSetting(key, stored[key.name], "database")
         return EffectiveSetting(key, key.default, "default")
-
-    async def upsert(self, session: AsyncSession, key: str, value: str) -> str:
-        """Validate and store one value; returns it as stored."""
-        return (await self.save(session, {key: value}))[key]
 
     async def save(
         self,
@@ -94,7 +115,7 @@ class ConfigService:
         equals what was seen was not edited and is left alone, so two operators saving
         different keys from two tabs do not undo each other. Returns the stored changes.
         """
-        current = await self.get_all(session)
+        current = await self.values_in_force(session)
         cleaned, errors = validate_values(submitted)
         changes: dict[str, str] = {}
         for name, value in cleaned.items():

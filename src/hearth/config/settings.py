@@ -23,24 +23,13 @@ from pydantic_settings import (
 )
 
 from hearth.config.allowlist import ALLOWLIST, InvalidValue
-from hearth.config.urls import mask_url_password, normalize_database_url, split_url
+from hearth.kit.urls import mask_url_password, normalize_database_url, split_url
 
 # Written into .env.example so that copying the example without editing it is refused.
 SECRET_KEY_PLACEHOLDER = "replace-me-with-the-output-of-hearth-init-0000000000"  # noqa: S105
 SECRET_KEY_MIN_LENGTH = 32
 MCP_TOKEN_MIN_LENGTH = 16
 DEFAULT_SECRETS_DIR = Path("/run/secrets")
-
-# Never logged or shown, even when unset.
-_SECRET_FIELDS = {
-    "secret_key",
-    "admin_password",
-    "llm_api_key",
-    "gmail_client_secret",
-    "gmail_refresh_token",
-    "imap_password",
-    "mcp_token",
-}
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 LogFormat = Literal["auto", "json", "console"]
@@ -366,18 +355,13 @@ class Settings(BaseSettings):
 
     def secret_values(self) -> list[str]:
         """Every configured secret, for the log redaction to mask wherever it appears."""
-        values = [self.secret_key.get_secret_value()]
-        for secret in (
-            self.admin_password,
-            self.llm_api_key,
-            self.gmail_client_secret,
-            self.gmail_refresh_token,
-            self.imap_password,
-            self.mcp_token,
-        ):
-            if secret is not None:
+        values = []
+        for name in SECRET_FIELDS:
+            secret = getattr(self, name)
+            if isinstance(secret, SecretStr):
                 values.append(secret.get_secret_value())
-        for url in (self.database_url, self.redis_url, self.llm_endpoint):
+        for name in URL_FIELDS:
+            url = getattr(self, name)
             if url and (password := urlsplit(url).password):
                 values.append(password)
         return [value for value in values if value]
@@ -386,7 +370,7 @@ class Settings(BaseSettings):
         """The settings safe to log and show: secrets left out, URL passwords masked."""
         summary: dict[str, Any] = {}
         for name, value in self.model_dump().items():
-            if isinstance(value, SecretStr) or name in _SECRET_FIELDS:
+            if isinstance(value, SecretStr) or name in SECRET_FIELDS:
                 continue
             if isinstance(value, Path):
                 value = str(value)
@@ -394,3 +378,15 @@ class Settings(BaseSettings):
                 value = mask_url_password(value)
             summary[name] = value
         return summary
+
+
+def _holds_secret(field: FieldInfo) -> bool:
+    return "SecretStr" in str(field.annotation)
+
+
+# The secrets (``SecretStr`` fields): never logged or shown, even when unset.
+SECRET_FIELDS = frozenset(
+    name for name, field in Settings.model_fields.items() if _holds_secret(field)
+)
+# URLs that may carry a password: shown masked, never echoed back in an error message.
+URL_FIELDS = frozenset({"database_url", "redis_url", "llm_endpoint"})

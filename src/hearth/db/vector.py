@@ -10,7 +10,10 @@ operator may change), and each size gets its own partial HNSW index on
 
 from __future__ import annotations
 
+import time
+
 from sqlalchemy import Connection, text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hearth.log import get_logger
 
@@ -29,7 +32,6 @@ _COLUMN_EXISTS = text(
     "AND column_name = 'embedding')"
 )
 _AVAILABLE = text("SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'vector')")
-_INSTALLED = text("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'vector')")
 
 
 def has_vector_column(connection: Connection) -> bool:
@@ -37,9 +39,29 @@ def has_vector_column(connection: Connection) -> bool:
     return bool(connection.scalar(_COLUMN_EXISTS))
 
 
-def extension_installed(connection: Connection) -> bool:
-    """Whether ``CREATE EXTENSION vector`` has been run in this database."""
-    return bool(connection.scalar(_INSTALLED))
+class VectorSupport:
+    """Whether this process's database can search vectors, read once rather than on every
+    search. A yes is kept for good; a no is read again at most once a minute, so installing
+    pgvector and running ``hearth migrate`` turns search on without a restart."""
+
+    RECHECK_SECONDS = 60.0
+
+    def __init__(self) -> None:
+        self._available = False
+        self._checked_at: float | None = None
+
+    def known(self, available: bool) -> None:
+        """Record what start-up (or a migration) just found."""
+        self._available, self._checked_at = available, time.monotonic()
+
+    async def available(self, connection: AsyncConnection) -> bool:
+        """Whether ``documents.embedding`` exists, reading it only when not known."""
+        stale = (
+            self._checked_at is None or time.monotonic() - self._checked_at >= self.RECHECK_SECONDS
+        )
+        if not self._available and stale:
+            self.known(await connection.run_sync(has_vector_column))
+        return self._available
 
 
 def enable_vector_search(connection: Connection) -> bool:

@@ -6,7 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from hearth.documents import intake, service
+from hearth.config.dependencies import RuntimeValuesDep
+from hearth.db.dependencies import SessionDep, UnitOfWorkDep, VectorSupportDep
+from hearth.documents import service
 from hearth.documents.schemas import (
     MAX_RESULTS,
     DocumentBatchIn,
@@ -15,39 +17,44 @@ from hearth.documents.schemas import (
     DocumentsAccepted,
     SearchResults,
 )
-from hearth.errors import HearthError
-from hearth.health.dependencies import RuntimeDep
+from hearth.llm.dependencies import LLMDep
+from hearth.worker.dependencies import QueueDep
 
 router = APIRouter(prefix="/documents", tags=["documents"])
 
 
 @router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=DocumentsAccepted)
-async def add_document(document: DocumentIn, runtime: RuntimeDep) -> DocumentsAccepted:
+async def add_document(
+    document: DocumentIn, unit: UnitOfWorkDep, queue: QueueDep
+) -> DocumentsAccepted:
     """Store one document; the worker embeds it."""
-    return await intake.accept(runtime, [document])
+    return await service.accept(unit, queue, [document])
 
 
 @router.post("/batch", status_code=status.HTTP_202_ACCEPTED, response_model=DocumentsAccepted)
-async def add_documents(batch: DocumentBatchIn, runtime: RuntimeDep) -> DocumentsAccepted:
+async def add_documents(
+    batch: DocumentBatchIn, unit: UnitOfWorkDep, queue: QueueDep
+) -> DocumentsAccepted:
     """Store up to 100 documents at once, embedded by one task."""
-    return await intake.accept(runtime, batch.documents)
+    return await service.accept(unit, queue, batch.documents)
 
 
 @router.get("/search", response_model=SearchResults)
 async def search(
-    runtime: RuntimeDep,
+    session: SessionDep,
+    llm: LLMDep,
+    values: RuntimeValuesDep,
+    vector: VectorSupportDep,
     q: Annotated[str, Query(min_length=1, max_length=2000, description="What to look for.")],
     k: Annotated[int, Query(ge=1, le=MAX_RESULTS, description="How many results.")] = 5,
 ) -> SearchResults:
     """The ``k`` documents nearest in meaning to ``q``; 503 with the reason when the LLM or
     pgvector is not there."""
-    return await intake.search(runtime, q, k)
+    model = values["embedding_model"].value
+    return await service.search(session, vector, llm, model, q, k)
 
 
 @router.get("/{document_id}", response_model=DocumentOut)
-async def get_document(document_id: int, runtime: RuntimeDep) -> DocumentOut:
+async def get_document(document_id: int, session: SessionDep) -> DocumentOut:
     """A document and whether the worker has embedded it yet."""
-    if runtime.sessions is None:
-        raise HearthError("The database is not available.", status_code=503)
-    async with runtime.sessions() as session:
-        return await service.get(session, document_id)
+    return await service.get(session, document_id)

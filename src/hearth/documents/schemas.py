@@ -38,12 +38,15 @@ class DocumentBatchIn(BaseModel):
 
 
 class DocumentsAccepted(BaseModel):
-    """Stored; the worker embeds them next (``task_id`` follows it on /tasks/{id})."""
+    """Stored (committed): a worker embeds them next; ``GET /documents/{id}`` follows each.
+
+    No task id: any embedding run takes every pending document, so which run embeds these
+    is not known when they are accepted, and a queue that is down after the commit delays
+    them (the worker's sweep sends a run) without undoing the answer."""
 
     ids: list[int]
     status: Literal["pending"] = "pending"
-    task_id: str | None = Field(description="The embedding task; none if it could not be sent.")
-    detail: str | None = None
+    detail: str = "Stored; a worker embeds them next (GET /documents/{id} shows when)."
 
 
 class DocumentOut(BaseModel):

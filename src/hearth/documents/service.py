@@ -1,7 +1,11 @@
 """Documents: store now, embed in the worker, search by meaning.
 
-``add`` only stores (the caller's edge commits, then sends the embedding task);
+``accept`` stores them and asks for the embedding task once its unit of work is committed;
 ``embed_pending`` is the worker's part; ``search`` embeds the query with the LLM in force.
+Documents are the user's data: once committed they are kept even if the task queue is down
+(Redis rebooting), instead of a 503 that would make the client send them again as
+duplicates. Pending documents are embedded by the next embedding task, whichever asked for
+it; every worker sends one when it starts.
 """
 
 from __future__ import annotations
@@ -11,11 +15,19 @@ from collections.abc import Sequence
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from hearth.db import vector
+from hearth.db.unit import UnitOfWork
 from hearth.documents import repository
-from hearth.documents.schemas import DocumentIn, DocumentOut, SearchHit, SearchResults
+from hearth.documents.schemas import (
+    DocumentIn,
+    DocumentOut,
+    DocumentsAccepted,
+    SearchHit,
+    SearchResults,
+)
 from hearth.errors import HearthError
 from hearth.llm.adapter import LLMAdapter, LLMUnavailable
 from hearth.log import get_logger
+from hearth.worker.queue import PendingTask, TaskQueue
 
 log = get_logger(__name__)
 
@@ -45,11 +57,14 @@ PGVECTOR_MISSING = (
 )
 
 
-async def add(session: AsyncSession, documents: Sequence[DocumentIn]) -> list[int]:
-    """Store ``documents`` as pending (flushed, not committed); their ids."""
-    ids = await repository.insert_documents(session, [(d.text, d.metadata) for d in documents])
+async def accept(
+    unit: UnitOfWork, queue: TaskQueue, documents: Sequence[DocumentIn]
+) -> DocumentsAccepted:
+    """Store ``documents`` as pending in ``unit`` and have them embedded once it commits."""
+    ids = await repository.insert_documents(unit.session, [(d.text, d.metadata) for d in documents])
     log.info("documents_added", count=len(ids), first_id=ids[0] if ids else None)
-    return ids
+    queue.send_after_commit(unit, PendingTask(EMBED_TASK))
+    return DocumentsAccepted(ids=ids)
 
 
 async def get(session: AsyncSession, document_id: int) -> DocumentOut:
@@ -70,12 +85,16 @@ async def get(session: AsyncSession, document_id: int) -> DocumentOut:
 
 
 async def search(
-    session: AsyncSession, llm: LLMAdapter, model: str, query: str, k: int
+    session: AsyncSession,
+    support: vector.VectorSupport,
+    llm: LLMAdapter,
+    model: str,
+    query: str,
+    k: int,
 ) -> SearchResults:
     """The ``k`` documents nearest to ``query``, best first. ``LLMUnavailable`` (503) when
     the query cannot be embedded; ``SearchUnavailable`` (503) without pgvector."""
-    connection = await session.connection()
-    if not await connection.run_sync(vector.has_vector_column):
+    if not await support.available(await session.connection()):
         raise SearchUnavailable(f"Search is unavailable: {PGVECTOR_MISSING}.")
     [query_vector] = await _embed(llm, [query], model)
     rows = await repository.nearest(session, query_vector, model, k)
@@ -90,12 +109,14 @@ async def search(
     )
 
 
-async def embed_pending(engine: AsyncEngine, llm: LLMAdapter, model: str) -> int:
+async def embed_pending(
+    engine: AsyncEngine, support: vector.VectorSupport, llm: LLMAdapter, model: str
+) -> int:
     """Embed every pending document, ``EMBED_BATCH_SIZE`` per call to the model, each batch
     in its own transaction; how many were embedded. ``LLMUnavailable`` when the model cannot
     answer: the batch stays pending with the reason recorded, for the task's retry."""
     async with engine.connect() as connection:
-        if not await connection.run_sync(vector.has_vector_column):
+        if not await support.available(connection):
             log.warning("documents_not_embedded", reason=PGVECTOR_MISSING)
             return 0
     embedded = 0
@@ -123,11 +144,7 @@ async def embed_pending(engine: AsyncEngine, llm: LLMAdapter, model: str) -> int
 
 
 async def _embed(llm: LLMAdapter, texts: list[str], model: str) -> list[list[float]]:
-    """The model's vectors, checked: one per text, all of one non-zero size."""
+    """The model's vectors: one per text, all of one non-zero size (the adapter checks)."""
     if not model:
         raise LLMUnavailable("no embedding model is set; set it on the config page")
-    vectors = await llm.embed(texts, model=model)
-    sizes = {len(v) for v in vectors}
-    if len(vectors) != len(texts) or len(sizes) != 1 or 0 in sizes:
-        raise LLMUnavailable(f"the embedding model {model!r} returned malformed vectors")
-    return vectors
+    return await llm.embed(texts, model=model)

@@ -16,12 +16,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hearth.config.service import ConfigService
 from hearth.config.settings import Settings
 from hearth.db import engine as db_engine
+from hearth.db.vector import VectorSupport
 from hearth.documents import service
+from hearth.kit.text import first_line
 from hearth.llm.adapter import LLMUnavailable
-from hearth.llm.factory import LLMChoice, build_adapter
+from hearth.llm.provider import LLMChoice, LLMProvider
 from hearth.log import get_logger
 
 log = get_logger(__name__)
+
+# Whether the database can store vectors, read once per worker process.
+_vector_support = VectorSupport()
 
 # The LLM may be away for a while (a Pi rebooting, a model loading): try again after
 # 10 s, 20 s, 40 s … up to 10 minutes apart, for about an hour in all.
@@ -36,7 +41,7 @@ def _embed_what_waits(sender: Any, **kwargs: Any) -> None:
     try:
         sender.app.send_task(service.EMBED_TASK)
     except Exception as exc:  # the broker went away again; the next document will do it
-        log.warning("documents_sweep_not_sent", reason=str(exc).splitlines()[0])
+        log.warning("documents_sweep_not_sent", reason=first_line(exc))
 
 
 @shared_task(name=service.EMBED_TASK, bind=True, max_retries=MAX_RETRIES)  # type: ignore[untyped-decorator]
@@ -60,11 +65,10 @@ async def _embed_pending(settings: Settings, database_url: str) -> int:
     engine = db_engine.create_engine(database_url)
     try:
         async with AsyncSession(engine) as session:
-            values = await ConfigService(settings).get_all(session)
-        api_key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
-        choice = LLMChoice.of(values)
+            values = await ConfigService(settings).values_in_force(session)
         async with httpx.AsyncClient() as client:
-            llm = build_adapter(choice, lambda: client, api_key)
-            return await service.embed_pending(engine, llm, values["embedding_model"].value)
+            llm = LLMProvider(lambda: client, settings.llm_api_key).adapter(LLMChoice.of(values))
+            model = values["embedding_model"].value
+            return await service.embed_pending(engine, _vector_support, llm, model)
     finally:
         await engine.dispose()

@@ -6,13 +6,22 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from hearth.runtime import Runtime
+from hearth.health.readiness import Readiness
+from hearth.health.service import HealthService
 
 
-async def get_runtime(request: Request) -> Runtime:
+async def get_health(request: Request) -> HealthService:
     # async: FastAPI runs a plain ``def`` dependency in a worker thread, on every request.
-    runtime: Runtime = request.app.state.runtime
-    return runtime
+    health: HealthService = request.app.state.health
+    return health
 
 
-RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+HealthDep = Annotated[HealthService, Depends(get_health)]
+
+
+async def get_readiness(request: Request) -> Readiness:
+    readiness: Readiness = request.app.state.readiness
+    return readiness
+
+
+ReadinessDep = Annotated[Readiness, Depends(get_readiness)]

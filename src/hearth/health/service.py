@@ -11,8 +11,9 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
-from hearth.config.urls import mask_url_password
-from hearth.health.schemas import CheckResult, HealthReport, OverallStatus
+from hearth.health.schemas import HealthReport, OverallStatus
+from hearth.kit.checks import CheckResult
+from hearth.kit.urls import mask_url_password
 from hearth.log import get_logger
 
 log = get_logger(__name__)

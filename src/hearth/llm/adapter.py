@@ -7,9 +7,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from hearth.config.urls import mask_url_password
 from hearth.errors import HearthError
-from hearth.health.schemas import CheckResult
+from hearth.kit.checks import CheckResult
+from hearth.kit.urls import mask_url_password
 
 CHAT_TIMEOUT_SECONDS = 120.0  # a small model on a Raspberry Pi takes its time
 EMBED_TIMEOUT_SECONDS = 60.0
@@ -51,7 +51,8 @@ class LLMAdapter(ABC):
 
     @abstractmethod
     async def embed(self, texts: list[str], *, model: str) -> list[list[float]]:
-        """One vector per text, in order; ``LLMUnavailable`` on any failure."""
+        """One vector per text, in order, all of one non-zero length; ``LLMUnavailable``
+        on any failure, a malformed answer included."""
 
 
 class UnconfiguredLLM(LLMAdapter):

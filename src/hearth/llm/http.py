@@ -11,8 +11,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from hearth.config.urls import without_credentials
-from hearth.health.schemas import CheckResult
+from hearth.kit.checks import CheckResult
+from hearth.kit.text import first_line
+from hearth.kit.urls import without_credentials
 from hearth.llm.adapter import LLMUnavailable
 
 CHECK_TIMEOUT_SECONDS = 1.5
@@ -75,9 +76,9 @@ class LLMServer:
         except httpx.TimeoutException:
             raise LLMUnavailable(f"{self.location} did not answer within {within:g} s") from None
         except httpx.ConnectError as exc:
-            raise LLMUnavailable(f"cannot connect to {self.location}: {_reason(exc)}") from None
+            raise LLMUnavailable(f"cannot connect to {self.location}: {first_line(exc)}") from None
         except httpx.HTTPError as exc:
-            raise LLMUnavailable(f"{self.location}: {_reason(exc)}") from None
+            raise LLMUnavailable(f"{self.location}: {first_line(exc)}") from None
         except httpx.InvalidURL as exc:
             raise LLMUnavailable(f"{self.location} is not a usable URL: {exc}") from None
         except UnicodeEncodeError:
@@ -156,10 +157,6 @@ def _is_vector(raw: Any) -> bool:
         and bool(raw)
         and all(isinstance(x, int | float) and not isinstance(x, bool) for x in raw)
     )
-
-
-def _reason(exc: Exception) -> str:
-    return str(exc) or type(exc).__name__
 
 
 def _server_error(response: httpx.Response) -> str:

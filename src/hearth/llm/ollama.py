@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from hearth.health.schemas import CheckResult
+from hearth.kit.checks import CheckResult
 from hearth.llm import http
 from hearth.llm.adapter import (
     CHAT_TIMEOUT_SECONDS,

@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import httpx
 
-from hearth.health.schemas import CheckResult
+from hearth.kit.checks import CheckResult
 from hearth.llm import http
 from hearth.llm.adapter import (
     CHAT_TIMEOUT_SECONDS,

@@ -8,7 +8,7 @@ from typing import Any
 
 from structlog.typing import EventDict, WrappedLogger
 
-from hearth.config.urls import mask_url_password
+from hearth.kit.urls import mask_url_password
 
 MASK = "***"
 

@@ -118,6 +118,7 @@ def configure_logging(
     )
 
 
-def get_logger(name: str | None = None, **initial: Any) -> Any:
-    """A structlog logger; ``initial`` values are bound to every line it writes."""
-    return structlog.get_logger(name, **initial)
+def get_logger(name: str | None = None, **initial: Any) -> structlog.stdlib.BoundLogger:
+    """A structlog logger; ``initial`` values are bound to every line it writes. Typed as
+    the ``BoundLogger`` that ``configure_logging`` sets up, so log calls are type-checked."""
+    return structlog.stdlib.get_logger(name, **initial)

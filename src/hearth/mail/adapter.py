@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from hearth.health.schemas import CheckResult
+from hearth.kit.checks import CheckResult
 from hearth.mail import gmail, imap
 from hearth.mail.imap import TlsMode
 

@@ -7,7 +7,8 @@ import time
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from hearth.health.schemas import CheckResult, CheckStatus
+from hearth.kit.checks import CheckResult, CheckStatus
+from hearth.kit.text import first_line
 from hearth.log.redaction import Redactor
 
 if TYPE_CHECKING:  # httpx is imported when Gmail is checked, not when Hearth starts
@@ -90,7 +91,7 @@ class GmailOAuthAdapter:
         except httpx.ConnectError as exc:
             return "unreachable", f"cannot connect to {self.location} ({exc or 'no reason given'})"
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
-            return "unreachable", f"{self.location}: {exc or type(exc).__name__}"
+            return "unreachable", f"{self.location}: {first_line(exc)}"
 
         try:
             body = response.json()

@@ -14,7 +14,8 @@ import time
 from pathlib import Path
 from typing import Literal
 
-from hearth.health.schemas import CheckResult, CheckStatus
+from hearth.kit.checks import CheckResult, CheckStatus
+from hearth.kit.text import first_line
 from hearth.log.redaction import Redactor
 
 TlsMode = Literal["ssl", "starttls", "none"]
@@ -152,7 +153,7 @@ class ImapAdapter:
             return f"{where}: {_text(exc)}"
         if isinstance(exc, OSError) and exc.strerror:
             return f"{where}: {exc.strerror}"
-        return f"{where}: {exc or type(exc).__name__}"
+        return f"{where}: {first_line(exc)}"
 
 
 def _text(exc: BaseException) -> str:

@@ -3,9 +3,9 @@ otherwise a 404 that says how to turn it on, and FastMCP never imported."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from fastapi import FastAPI
 from starlette.routing import Route
@@ -14,6 +14,9 @@ from hearth.config.settings import Settings
 from hearth.errors import HearthError
 from hearth.log import get_logger
 from hearth.mcp.auth import BearerTokenGuard
+
+if TYPE_CHECKING:
+    from hearth.mcp.resources import ToolResources
 
 log = get_logger(__name__)
 
@@ -25,8 +28,9 @@ async def _disabled() -> NoReturn:
     raise HearthError(f"The MCP endpoint is off: {ENABLE_HINT}.", status_code=404)
 
 
-def install(app: FastAPI, settings: Settings) -> None:
-    """Route ``/mcp`` to the MCP server if ``MCP_TOKEN`` is set, else to a clear 404."""
+def install(app: FastAPI, settings: Settings, resources: Callable[[], ToolResources]) -> None:
+    """Route ``/mcp`` to the MCP server if ``MCP_TOKEN`` is set, else to a clear 404.
+    ``resources`` gives the tools what they use, once the app's lifespan has opened it."""
     token = settings.mcp_token
     if token is None:
         app.state.mcp_app = None
@@ -40,7 +44,7 @@ def install(app: FastAPI, settings: Settings) -> None:
         return
     from hearth.mcp.server import build_mcp_server  # FastMCP: about 0.8 s of imports
 
-    server = build_mcp_server(lambda: app.state.runtime)
+    server = build_mcp_server(resources)
     # Stateless: any replica answers any request, so no sticky sessions behind a load
     # balancer; JSON answers rather than event streams, since no tool streams anything.
     # Both are given explicitly so FASTMCP_* variables cannot change them.

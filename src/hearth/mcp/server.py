@@ -1,4 +1,4 @@
-"""The MCP server: Hearth's tools, each a thin call into a service through the runtime.
+"""The MCP server: Hearth's tools, each a thin call into a service.
 
 Add a tool inside ``build_mcp_server``: an async function decorated with ``@server.tool``,
 typed arguments and a typed (pydantic) return value, its docstring the description MCP
@@ -8,9 +8,7 @@ as tool errors with their message.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated
@@ -19,18 +17,19 @@ from fastmcp import FastMCP
 from fastmcp.exceptions import ToolError
 from mcp_types import ToolAnnotations
 from pydantic import Field
-from sqlalchemy.exc import SQLAlchemyError
 
-from hearth.config.service import EffectiveSetting
-from hearth.documents import intake
+from hearth.config.schemas import RuntimeSettings
+from hearth.db.unit import unit_of_work
+from hearth.documents import service as documents_service
 from hearth.documents.schemas import MAX_RESULTS, DocumentIn, DocumentsAccepted, SearchResults
 from hearth.errors import HearthError
 from hearth.health.schemas import HealthReport
+from hearth.llm.provider import LLMChoice
 from hearth.log import get_logger
-from hearth.mcp.schemas import PingResult, RuntimeSetting, RuntimeSettings
-from hearth.runtime import Runtime
+from hearth.mcp.resources import ToolResources
 from hearth.version import hearth_version
-from hearth.worker.queue import PendingTask
+from hearth.worker import service as worker_service
+from hearth.worker.schemas import TaskState
 
 log = get_logger(__name__)
 
@@ -41,13 +40,10 @@ INSTRUCTIONS = (
     "`run_ping` to prove the background task queue works end to end, `add_document` to store "
     "text for search and `search_documents` to find stored text by meaning."
 )
-PING_POLL_SECONDS = 0.1
-_FINISHED = frozenset({"SUCCESS", "FAILURE", "REVOKED"})
 
 
-def build_mcp_server(runtime: Callable[[], Runtime]) -> FastMCP:
-    """The MCP server with Hearth's tools. ``runtime`` returns the serving app's runtime
-    when a tool runs: nothing is reached before the app's lifespan has opened it."""
+def build_mcp_server(resources: Callable[[], ToolResources]) -> FastMCP:
+    """The MCP server with Hearth's tools, each a thin call into a service."""
     _route_library_logs()
     # Masked: an unexpected error's text stays in the (redacted) log, not in the answer.
     server = FastMCP(
@@ -58,34 +54,39 @@ def build_mcp_server(runtime: Callable[[], Runtime]) -> FastMCP:
     async def health() -> HealthReport:
         """Hearth's health, as GET /health reports it: the overall status (ok, degraded,
         down) and each component's (db, redis, worker, llm, mail) status and detail."""
-        return await runtime().health.report()
+        return await resources().health.report()
 
     @server.tool(annotations=READ_ONLY)
     async def list_settings() -> RuntimeSettings:
         """The runtime settings in force, each with its value and its source (environment,
         database or default). Secrets are never among them."""
+        used = resources()
+        # Unlike the config page, no fallback to environment and defaults: a client could
+        # not tell them from the values in force.
         with tool_errors("list_settings"):
-            values = await read_settings(runtime())
-        return RuntimeSettings(settings={k: RuntimeSetting.of(v) for k, v in values.items()})
+            async with unit_of_work(used.sessions) as unit:
+                return RuntimeSettings.of(await used.config.values_in_force(unit.session))
 
     @server.tool
     async def run_ping(
         wait_seconds: Annotated[
             float, Field(ge=0, le=30, description="How long to wait for the result")
         ] = 3.0,
-    ) -> PingResult:
+    ) -> TaskState:
         """Send the ping task through the task queue and wait up to wait_seconds for a
         worker's answer. Returns the task id; state SUCCESS with result.pong true proves
         the queue and a worker work, PENDING means no worker took it yet."""
         with tool_errors("run_ping"):
-            return await ping(runtime(), wait_seconds)
+            return await worker_service.ping(resources().queue, wait_seconds)
 
     @server.tool
     async def add_document(document: DocumentIn) -> DocumentsAccepted:
         """Store a document (text, and optional metadata as a JSON object); a worker embeds
         it, after which search_documents finds it."""
+        used = resources()
         with tool_errors("add_document"):
-            return await intake.accept(runtime(), [document])
+            async with unit_of_work(used.sessions) as unit:
+                return await documents_service.accept(unit, used.queue, [document])
 
     @server.tool(annotations=READ_ONLY)
     async def search_documents(
@@ -94,8 +95,15 @@ def build_mcp_server(runtime: Callable[[], Runtime]) -> FastMCP:
     ) -> SearchResults:
         """The k stored documents nearest in meaning to query, best first, each with its
         cosine similarity score (1 is identical)."""
+        used = resources()
         with tool_errors("search_documents"):
-            return await intake.search(runtime(), query, k)
+            values = await used.config.read_values(used.sessions)
+            llm = used.llm.adapter(LLMChoice.of(values))
+            model = values["embedding_model"].value
+            async with unit_of_work(used.sessions) as unit:
+                return await documents_service.search(
+                    unit.session, used.vector, llm, model, query, k
+                )
 
     return server
 
@@ -110,35 +118,6 @@ def tool_errors(tool: str) -> Iterator[None]:
         log.warning("mcp_tool_failed", tool=tool, reason=exc.message)
         # Logged above, once, through Hearth's pipeline: FastMCP need not repeat it.
         raise ToolError(exc.message, log_level=logging.DEBUG) from None
-
-
-async def read_settings(runtime: Runtime) -> dict[str, EffectiveSetting]:
-    """The runtime settings in force, read from the database."""
-    # Unlike the config page, no fallback to environment and defaults: a client could not
-    # tell them from the values in force.
-    unavailable = "The database is unavailable, so the runtime settings cannot be read"
-    if runtime.sessions is None:
-        raise HearthError(f"{unavailable}.", status_code=503)
-    try:
-        async with runtime.sessions() as session:
-            return await runtime.config.get_all(session)
-    except (SQLAlchemyError, OSError):
-        raise HearthError(f"{unavailable}; GET /health says why.", status_code=503) from None
-
-
-async def ping(runtime: Runtime, wait_seconds: float) -> PingResult:
-    """Send ``hearth.ping``; poll its state until it finished or ``wait_seconds`` passed."""
-    queue = runtime.task_queue()
-    task = PendingTask("hearth.ping")
-    await queue.send(task)
-    state = PingResult(id=task.id, state="PENDING")
-    deadline = time.monotonic() + wait_seconds
-    while time.monotonic() < deadline:
-        state = PingResult(**await queue.state(task.id))
-        if state.state in _FINISHED:
-            break
-        await asyncio.sleep(PING_POLL_SECONDS)
-    return state
 
 
 def _route_library_logs() -> None:

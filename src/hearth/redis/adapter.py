@@ -9,8 +9,9 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from hearth.config.urls import without_credentials
-from hearth.health.schemas import CheckResult
+from hearth.kit.checks import CheckResult
+from hearth.kit.text import first_line
+from hearth.kit.urls import without_credentials
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -47,6 +48,6 @@ class RedisAdapter:
         try:
             await self.client.ping()
         except (RedisError, OSError) as exc:
-            reason = str(exc) or type(exc).__name__
+            reason = first_line(exc)
             return CheckResult.timed("unreachable", f"{self.location}: {reason}", started)
         return CheckResult.timed("ok", f"PING answered by {self.location}", started)

@@ -12,9 +12,8 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from hearth.auth.dependencies import NotLoggedIn
-from hearth.config.service import InvalidSettings
 from hearth.errors import HearthError
+from hearth.web.operator import NotLoggedIn
 from hearth.web.templating import render_error, wants_html
 
 _CODES = {
@@ -87,8 +86,8 @@ async def _hearth_error(request: Request, exc: Exception) -> Response:
         if request.headers.get("hx-request"):  # htmx follows this header with a full page load
             return Response(status_code=401, headers={"HX-Redirect": exc.login_url})
         return RedirectResponse(exc.login_url, status_code=303)
-    if isinstance(exc, InvalidSettings) and not wants_html(request):
-        errors = [{"field": key, "message": reason} for key, reason in exc.errors.items()]
+    if exc.field_errors and not wants_html(request):
+        errors = [{"field": key, "message": reason} for key, reason in exc.field_errors.items()]
         return error_response(exc.status_code, exc.message, errors=errors)
     return await _respond(request, exc.status_code, exc.message, exc.headers)
 

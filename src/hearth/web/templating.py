@@ -3,17 +3,24 @@ request wants HTML or JSON."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from fastapi import FastAPI
 from fastapi.templating import Jinja2Templates
 from starlette.requests import Request
 from starlette.responses import Response
 
-from hearth.auth import csrf
 from hearth.version import hearth_version
+from hearth.web import csrf
+from hearth.web.operator import is_operator
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
+
+# What every page shows beyond the basics (the LLM banner), given by the app that wires the
+# concerns together: this low room imports none of them.
+PageContext = Callable[[Request], Awaitable[dict[str, Any]]]
 
 NAV = (("/", "Dashboard"), ("/status", "Health"), ("/config", "Config"))
 
@@ -26,8 +33,9 @@ def wants_html(request: Request) -> bool:
     return "text/html" in accept
 
 
-def is_operator(request: Request) -> bool:
-    return request.session.get("operator") is True
+def set_page_context(app: FastAPI, context: PageContext) -> None:
+    """Have ``render`` add ``context(request)`` to every page of ``app``."""
+    app.state.page_context = context
 
 
 def flash(request: Request, kind: str, message: str) -> None:
@@ -80,9 +88,9 @@ async def render(
         "flashes": request.session.pop("flash", []),
         "llm": None,
     }
-    runtime = getattr(request.app.state, "runtime", None)
-    if runtime is not None:
-        shared["llm"] = await runtime.health.latest("llm")
+    extra: PageContext | None = getattr(request.app.state, "page_context", None)
+    if extra is not None:
+        shared.update(await extra(request))
     return TEMPLATES.TemplateResponse(
         request, template, {**shared, **(context or {})}, status_code=status_code
     )

@@ -5,32 +5,21 @@ from __future__ import annotations
 
 import time
 
-from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hearth.health.schemas import CheckResult
-from hearth.models import WorkerHeartbeat
+from hearth.kit.checks import CheckResult
+from hearth.kit.text import first_line
+from hearth.worker import repository
 from hearth.worker.identity import MISSED_BEATS
 
 
-class WorkerAdapter:
+class WorkerCheck:
     """The ``worker`` check: ``ok`` when a worker reported recently."""
 
     def __init__(self, engine: AsyncEngine | None, interval: float) -> None:
         self.engine = engine
         self.window = interval * MISSED_BEATS
-
-    async def alive(self, hostname: str | None = None) -> list[tuple[str, float]]:
-        """Workers (name, seconds since their last report) seen within the window."""
-        assert self.engine is not None
-        age = func.extract("epoch", func.now() - WorkerHeartbeat.seen_at)
-        query = select(WorkerHeartbeat.hostname, age).where(age < self.window)
-        if hostname:
-            query = query.where(WorkerHeartbeat.hostname == hostname)
-        async with self.engine.connect() as connection:
-            rows = (await connection.execute(query.order_by(WorkerHeartbeat.hostname))).all()
-        return [(name, float(seconds)) for name, seconds in rows]
 
     async def check(self) -> CheckResult:
         """``ok`` naming the live workers, or ``unreachable`` saying how to start one."""
@@ -38,9 +27,10 @@ class WorkerAdapter:
         if self.engine is None:
             return CheckResult(status="unreachable", detail="no database to read heartbeats from")
         try:
-            workers = await self.alive()
+            async with self.engine.connect() as connection:
+                workers = await repository.alive(connection, self.window)
         except SQLAlchemyError as exc:
-            reason = str(exc).splitlines()[0]
+            reason = first_line(exc)
             return CheckResult.timed("unreachable", f"cannot read heartbeats: {reason}", started)
         if not workers:
             detail = f"no worker reported in the last {self.window:g} s; start one: hearth worker"

@@ -8,31 +8,18 @@ modes have PostgreSQL.
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from celery import bootsteps
-from sqlalchemy import Engine, create_engine, delete, func
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import create_engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from hearth.kit.text import first_line
 from hearth.log import get_logger
-from hearth.models import WorkerHeartbeat
+from hearth.worker import repository
 
 log = get_logger(__name__)
-
-
-def _beat(engine: Engine, hostname: str, concurrency: int, started_at: datetime) -> None:
-    statement = insert(WorkerHeartbeat).values(
-        hostname=hostname, pid=os.getpid(), concurrency=concurrency, started_at=started_at
-    )
-    statement = statement.on_conflict_do_update(
-        index_elements=[WorkerHeartbeat.hostname],
-        set_={"seen_at": func.now(), "pid": statement.excluded.pid, "started_at": started_at},
-    )
-    with engine.begin() as connection:
-        connection.execute(statement)
 
 
 class HeartbeatStep(bootsteps.StartStopStep):  # type: ignore[misc]
@@ -57,15 +44,14 @@ class HeartbeatStep(bootsteps.StartStopStep):  # type: ignore[misc]
             self.timer_ref.cancel()
         try:
             with self.engine.begin() as connection:
-                connection.execute(
-                    delete(WorkerHeartbeat).where(WorkerHeartbeat.hostname == worker.hostname)
-                )
+                repository.forget(connection, worker.hostname)
         except SQLAlchemyError:
             pass  # the database is gone too; the row goes stale and stops counting
         self.engine.dispose()
 
     def _write(self, worker: Any) -> None:
         try:
-            _beat(self.engine, worker.hostname, worker.concurrency, self.started_at)
+            with self.engine.begin() as connection:
+                repository.beat(connection, worker.hostname, worker.concurrency, self.started_at)
         except SQLAlchemyError as exc:
-            log.warning("worker_heartbeat_failed", reason=str(exc).splitlines()[0])
+            log.warning("worker_heartbeat_failed", reason=first_line(exc))

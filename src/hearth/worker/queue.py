@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from hearth.config.urls import mask_url_password
 from hearth.errors import HearthError
+from hearth.kit.text import first_line, innermost
 from hearth.log import get_logger
 
 if TYPE_CHECKING:
     from celery import Celery
+
+    from hearth.db.unit import UnitOfWork
 
 log = get_logger(__name__)
 
@@ -40,16 +43,49 @@ class PendingTask:
 
 class TaskQueue:
     """Celery seen from the web app: send by name (no task code is imported), read state.
-    Celery itself is imported only when the first task is sent."""
+    Celery is built (and imported) only when the first task is sent: it costs the web app
+    nothing until then. ``build`` is None when there is no database, hence no queue."""
 
-    def __init__(self, app: Celery) -> None:
-        self.app = app
+    def __init__(self, build: Callable[[], Celery] | None) -> None:
+        self._build = build
+        self._app: Celery | None = None
+
+    @property
+    def app(self) -> Celery:
+        if self._app is None:
+            if self._build is None:
+                raise QueueUnavailable(
+                    "The task queue needs the database, which is not available.",
+                    reason="no database",
+                )
+            self._app = self._build()
+        return self._app
+
+    def close(self) -> None:
+        """Close the broker and result connections, if a task was ever sent."""
+        if self._app is not None:
+            self._app.close()
+            self._app = None
+
+    def send_after_commit(self, unit: UnitOfWork, task: PendingTask) -> None:
+        """Send ``task`` once ``unit`` is committed. The data it works on is stored by then,
+        so a broker that is down does not undo the request: the failure is logged, and the
+        worker's sweep of stored work sends the task later."""
+
+        async def send() -> None:
+            try:
+                await self.send(task)
+            except QueueUnavailable as exc:
+                log.warning("task_send_deferred", task=task.name, reason=exc.reason)
+
+        unit.after_commit(send)
 
     async def send(self, task: PendingTask) -> None:
         """Publish ``task``; ``QueueUnavailable`` (503) saying why when the broker is down."""
+        app = self.app
 
         def publish() -> None:
-            self.app.send_task(task.name, args=task.args, kwargs=task.kwargs, task_id=task.id)
+            app.send_task(task.name, args=task.args, kwargs=task.kwargs, task_id=task.id)
 
         try:
             await asyncio.wait_for(asyncio.to_thread(publish), SEND_TIMEOUT_SECONDS)
@@ -68,8 +104,10 @@ class TaskQueue:
         """``{"id", "state", "result"}``; an unknown id reads as PENDING (Celery cannot tell)."""
         from celery.result import AsyncResult
 
+        app = self.app
+
         def read() -> dict[str, Any]:
-            result = AsyncResult(task_id, app=self.app)
+            result = AsyncResult(task_id, app=app)
             state = result.state
             value = result.result if state == "SUCCESS" else None
             error = str(result.result) if state == "FAILURE" else None
@@ -86,9 +124,4 @@ class TaskQueue:
 
 def _reason(exc: BaseException) -> str:
     """The innermost error's message, one line, no password."""
-    while exc.__cause__ is not None or exc.__context__ is not None:
-        inner = exc.__cause__ or exc.__context__
-        assert inner is not None
-        exc = inner
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return mask_url_password(text)
+    return first_line(innermost(exc))

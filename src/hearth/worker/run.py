@@ -7,8 +7,8 @@ from typing import Any
 from celery.signals import setup_logging
 
 from hearth.config.settings import Settings
-from hearth.config.urls import mask_url_password
 from hearth.db.embedded import EmbeddedPostgres
+from hearth.kit.urls import mask_url_password
 from hearth.log import get_logger
 from hearth.worker.app import create_celery, queue_urls
 from hearth.worker.heartbeat import HeartbeatStep

@@ -12,8 +12,8 @@ import os
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-from hearth.config.urls import normalize_database_url
 from hearth.db import vector
+from hearth.kit.urls import normalize_database_url
 from hearth.models import Base
 
 target_metadata = Base.metadata

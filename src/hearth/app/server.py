@@ -8,9 +8,9 @@ import signal
 import uvicorn
 from fastapi import FastAPI
 
+from hearth.app.factory import create_app
 from hearth.config.settings import Settings
 from hearth.log import get_logger
-from hearth.web.app import create_app
 
 log = get_logger(__name__)
 

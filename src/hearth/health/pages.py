@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from starlette.responses import Response
 
-from hearth.health.dependencies import RuntimeDep
+from hearth.health.dependencies import HealthDep
 from hearth.web.templating import TEMPLATES, render
 
 router = APIRouter(include_in_schema=False)
@@ -19,13 +19,13 @@ async def dashboard(request: Request) -> Response:
 
 
 @router.get("/status", response_class=HTMLResponse)
-async def status_page(request: Request, runtime: RuntimeDep) -> Response:
+async def status_page(request: Request, health: HealthDep) -> Response:
     """Every check with its badge, detail and latency, as a page (``/health`` is JSON)."""
-    return await render(request, "status.html", {"report": await runtime.health.report()})
+    return await render(request, "status.html", {"report": await health.report()})
 
 
 @router.get("/health/fragment", response_class=HTMLResponse)
-async def health_fragment(request: Request, runtime: RuntimeDep) -> Response:
+async def health_fragment(request: Request, health: HealthDep) -> Response:
     """The checks as an HTML fragment, for htmx to place in the dashboard."""
-    report = await runtime.health.report()
+    report = await health.report()
     return TEMPLATES.TemplateResponse(request, "health_fragment.html", {"report": report})

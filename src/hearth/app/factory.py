@@ -1,37 +1,55 @@
 """The application factory. Nothing connects at import time: the lifespan opens the
-runtime (database, Redis, LLM client) and closes it on shutdown."""
+runtime (database, Redis, LLM client), hands each resource to the dependency that provides
+it to routes, and closes them all on shutdown."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
+from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
+from hearth import web
+from hearth.app.runtime import Runtime, open_runtime
 from hearth.auth.router import router as auth_router
 from hearth.auth.service import OperatorAuth
 from hearth.config.router import router as config_router
 from hearth.config.settings import Settings
 from hearth.documents.router import router as documents_router
 from hearth.errors import StartupError
+from hearth.health.pages import router as pages_router
 from hearth.health.router import router as health_router
 from hearth.log import get_logger
 from hearth.mcp import endpoint as mcp_endpoint
-from hearth.runtime import open_runtime
+from hearth.mcp.resources import ToolResources
 from hearth.version import hearth_version
 from hearth.web.errors import register_error_handlers
 from hearth.web.middleware import RequestContextMiddleware
-from hearth.web.pages import router as pages_router
+from hearth.web.templating import set_page_context
 from hearth.worker.router import router as tasks_router
 
-STATIC_DIR = Path(__file__).parent / "static"
+STATIC_DIR = Path(web.__file__).parent / "static"
 # An operator session lasts a working day; then the password is asked again.
 SESSION_MAX_AGE_SECONDS = 12 * 3600
 
 log = get_logger(__name__)
+
+
+def publish(app: FastAPI, runtime: Runtime) -> None:
+    """Hand each resource to the dependency that provides it (``get_sessions``,
+    ``get_health``…): the names below are the ones those dependencies read."""
+    state = app.state
+    state.sessions = runtime.sessions
+    state.health = runtime.health
+    state.readiness = runtime.readiness
+    state.config = runtime.config
+    state.llm = runtime.llm
+    state.queue = runtime.queue
+    state.vector = runtime.vector
 
 
 @asynccontextmanager
@@ -43,7 +61,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         except StartupError as exc:
             log.error("startup_failed", reason=exc.message)
             raise
-        app.state.runtime = runtime
+        publish(app, runtime)
         password = settings.admin_password
         app.state.auth = OperatorAuth(password.get_secret_value() if password else None)
         if password is None:
@@ -66,6 +84,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     register_error_handlers(app)
+    set_page_context(app, _page_context)
     # Added first, so it runs inside the request context (last added runs outermost).
     app.add_middleware(
         SessionMiddleware,
@@ -83,5 +102,23 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(config_router)
     app.include_router(tasks_router)
     app.include_router(documents_router)
-    mcp_endpoint.install(app, settings)
+    mcp_endpoint.install(app, settings, lambda: _tool_resources(app))
     return app
+
+
+async def _page_context(request: Request) -> dict[str, Any]:
+    """The banner every page draws: the LLM's last known state, never waited for long."""
+    health = getattr(request.app.state, "health", None)  # absent before the lifespan ran
+    return {"llm": await health.latest("llm")} if health is not None else {}
+
+
+def _tool_resources(app: FastAPI) -> ToolResources:
+    state = app.state
+    return ToolResources(
+        health=state.health,
+        sessions=state.sessions,
+        config=state.config,
+        queue=state.queue,
+        llm=state.llm,
+        vector=state.vector,
+    )

@@ -1,4 +1,6 @@
-"""``hearth check``: ask a running server (``--live``, ``--ready``) or check each component."""
+"""``hearth check``: ask a running server (``--live``, ``--ready``), check this host's
+worker (``--worker``), or connect to each component once. Each mode imports only what it
+needs: Docker and systemd run the first two every few seconds."""
 
 from __future__ import annotations
 
@@ -53,8 +55,8 @@ def check_components(settings: Settings, *, as_json: bool) -> int:
     """Connect to each component once, print the results; 0 when the status is ok."""
     import asyncio
 
+    from hearth.app.runtime import open_runtime
     from hearth.log import configure_logging
-    from hearth.runtime import open_runtime
 
     configure_logging(level="WARNING", fmt="json", secrets=settings.secret_values())
 
@@ -81,31 +83,28 @@ def check_worker(settings: Settings, *, as_json: bool) -> int:
     every few seconds, on a Raspberry Pi too."""
     import psycopg
 
-    from hearth.db.embedded import EmbeddedPostgres
+    from hearth.db.embedded import EmbeddedNotRunning, running_database_url
+    from hearth.kit.text import first_line
+    from hearth.worker import repository
     from hearth.worker.identity import MISSED_BEATS, node_name
 
     window = settings.worker_heartbeat_seconds * MISSED_BEATS
-    url = settings.database_url or EmbeddedPostgres(settings.hearth_data_dir).running_url()
-    if url is None:
-        ok, detail = False, "no database to read heartbeats from (embedded PostgreSQL is off)"
+    ok = False
+    try:
+        url = running_database_url(settings.database_url, settings.hearth_data_dir)
+        with psycopg.connect(_libpq_url(url), connect_timeout=3) as connection:
+            age = repository.seconds_since_report(connection, node_name())
+    except EmbeddedNotRunning as exc:
+        detail = f"no database to read heartbeats from: {exc.message}"
+    except psycopg.Error as exc:
+        detail = f"cannot read heartbeats: {first_line(exc)}"
     else:
-        try:
-            with psycopg.connect(_libpq_url(url), connect_timeout=3) as connection:
-                row = connection.execute(
-                    "SELECT extract(epoch FROM now() - seen_at) FROM worker_heartbeats "
-                    "WHERE hostname = %s",
-                    (node_name(),),
-                ).fetchone()
-        except psycopg.Error as exc:
-            ok, detail = False, f"cannot read heartbeats: {_first_line(exc)}"
-        else:
-            age = float(row[0]) if row else None
-            ok = age is not None and age < window
-            detail = (
-                f"{node_name()} reported {age:.0f} s ago"
-                if ok and age is not None
-                else f"{node_name()} has not reported in the last {window:g} s"
-            )
+        ok = age is not None and age < window
+        detail = (
+            f"{node_name()} reported {age:.0f} s ago"
+            if ok and age is not None
+            else f"{node_name()} has not reported in the last {window:g} s"
+        )
     print(
         json.dumps({"status": "ok" if ok else "unreachable", "detail": detail})
         if as_json
@@ -118,10 +117,3 @@ def _libpq_url(url: str) -> str:
     """SQLAlchemy's ``postgresql+psycopg://`` as the ``postgresql://`` libpq reads."""
     scheme, rest = url.split("://", 1)
     return f"{scheme.split('+', 1)[0]}://{rest}"
-
-
-def _first_line(exc: BaseException) -> str:
-    from hearth.config.urls import mask_url_password
-
-    text = str(exc).strip()
-    return mask_url_password(text.splitlines()[0] if text else type(exc).__name__)

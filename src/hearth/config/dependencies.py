@@ -1,0 +1,26 @@
+"""FastAPI dependencies of the runtime values."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from hearth.config.service import ConfigService, RuntimeValues
+from hearth.db.dependencies import SessionsDep
+
+
+async def get_config(request: Request) -> ConfigService:
+    config: ConfigService = request.app.state.config
+    return config
+
+
+ConfigDep = Annotated[ConfigService, Depends(get_config)]
+
+
+async def get_runtime_values(config: ConfigDep, sessions: SessionsDep) -> RuntimeValues:
+    """The runtime values in force (environment and defaults while the database is down)."""
+    return await config.read_values(sessions)
+
+
+RuntimeValuesDep = Annotated[RuntimeValues, Depends(get_runtime_values)]
