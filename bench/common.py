@@ -1,15 +1,11 @@
-"""What Hearth's benchmarks (``bench/run.py``, ``bench/tasks.py``) share: starting and stopping
+"""What Hearth's benchmarks (``bench.server``, ``bench.tasks``) share: starting and stopping
 processes, free ports, the clean environment they run Hearth in, the PostgreSQL and Redis they
-need, the bench database, signal handling and the report's table.
-
-The scripts are run as ``python bench/<name>.py``, so this directory is on ``sys.path`` and
-they ``import common``. Only the standard library is imported here at module level:
-third-party modules are imported where they are used, so that a process serving a baseline
-(``bench/run.py --serve-empty-app``) imports nothing more than it must.
+need, the bench database, plain HTTP requests, signal handling and the report's table.
 """
 
 from __future__ import annotations
 
+import http.client
 import os
 import platform
 import secrets
@@ -22,7 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import redis
@@ -33,6 +29,8 @@ HEARTH = str(BIN / "hearth")
 
 ADMIN_DATABASE_URL = f"postgresql://postgres@{LOOPBACK}:5432/postgres"
 STOP_TIMEOUT_S = 20.0
+REQUEST_TIMEOUT_S = 5.0  # one plain GET
+POLL_INTERVAL_S = 0.01  # waiting for a first 200: the start-up is timed by it
 
 MB = 1024 * 1024
 
@@ -155,6 +153,65 @@ def free_port() -> int:
         probe.bind((LOOPBACK, 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+# --- HTTP ------------------------------------------------------------------------------
+
+
+def http_get(port: int, path: str, timeout: float = REQUEST_TIMEOUT_S) -> tuple[int, bytes] | None:
+    """Status and body of ``GET http://127.0.0.1:port/path``, or None if nothing answered."""
+    connection = http.client.HTTPConnection(LOOPBACK, port, timeout=timeout)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        return response.status, response.read()
+    except (OSError, http.client.HTTPException):
+        return None
+    finally:
+        connection.close()
+
+
+def get_each(
+    port: int, paths: Sequence[str], count: int, timeout: float
+) -> dict[str, tuple[int, bytes] | None]:
+    """``count`` requests to each path, one at a time, for at most ``timeout`` seconds;
+    the last answer of each path."""
+    deadline = time.monotonic() + timeout
+    answers: dict[str, tuple[int, bytes] | None] = dict.fromkeys(paths)
+    for _ in range(count):
+        if time.monotonic() > deadline:
+            break
+        for path in paths:
+            answers[path] = http_get(port, path)
+    return answers
+
+
+def wait_for_200(
+    process: subprocess.Popen[Any],
+    port: int,
+    path: str,
+    started: float,
+    timeout: float,
+    log: Callable[[], str],
+) -> float:
+    """The seconds from ``started`` (``time.perf_counter()``) until ``path`` first answered
+    200, polled every POLL_INTERVAL_S."""
+    deadline = started + timeout
+    while time.perf_counter() < deadline:
+        answer = http_get(port, path)
+        if answer is not None and answer[0] == 200:
+            return time.perf_counter() - started
+        if process.poll() is not None:
+            args = process.args
+            command = " ".join(map(str, args)) if isinstance(args, list) else str(args)
+            raise BenchError(
+                f"{command} exited with status {process.returncode} "
+                f"before {path} answered 200; its output ends with:\n{log()}"
+            )
+        time.sleep(POLL_INTERVAL_S)
+    raise BenchError(
+        f"{path} did not answer 200 within {timeout:g} s; the server's output ends with:\n{log()}"
+    )
 
 
 # --- Environment -----------------------------------------------------------------------
