@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import signal
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -25,9 +24,11 @@ from functools import partial
 from pathlib import Path
 
 import psutil
+from tests.support.process import clean_environment, hearth_server
+from tests.support.services import free_port
 
 from bench import common, served_apps
-from bench.common import HEARTH, LOOPBACK, MB, STOP_TIMEOUT_S, BenchError, Processes
+from bench.common import LOOPBACK, MB, STOP_TIMEOUT_S, BenchError, Processes
 
 STARTS = 5  # warm starts measured, of hearth and of the baseline each
 COLD_START_TIMEOUT_S = 120.0  # the first start runs initdb
@@ -130,58 +131,49 @@ class StartupResult:
     postgres: PostgresMemory
 
 
-def measure_startup(
-    processes: Processes, base_env: dict[str, str], data_dir: Path
-) -> StartupResult:
+def measure_startup(processes: Processes, data_dir: Path) -> StartupResult:
+    """Times STARTS warm starts of each kind, alternating, after one cold start of hearth;
+    reads the memory on the last start of each."""
     pgdata = data_dir / "postgres"
+    hearth_env = clean_environment(HOST=LOOPBACK, HEARTH_DATA_DIR=str(data_dir))
+    baseline_env = served_apps.environment(clean_environment())
 
-    def start(
-        command: list[str], env: dict[str, str], port: int, path: str, timeout: float
-    ) -> tuple[subprocess.Popen[bytes], float]:
+    def start_hearth(timeout: float, last: bool = False) -> tuple[float, int, PostgresMemory]:
+        """One ``hearth serve``, started and stopped by the test suite's helper."""
+        port = free_port()
+        rss, postgres = 0, PostgresMemory(0, 0, None)
         started = time.perf_counter()
-        process = processes.start(command, env)
+        with hearth_server(hearth_env, processes.log_dir, port) as server:
+            log = partial(common.tail, server.output)
+            seconds = common.wait_for_200(server.process, port, "/readyz", started, timeout, log)
+            if last:  # memory: once, after the timed starts are done
+                rss = idle_rss(server.process.pid, port, ["/livez", "/readyz", "/health"])
+                postgres = postgres_memory(pgdata)
+        wait_postgres_stopped(pgdata)
+        return seconds, rss, postgres
+
+    def start_baseline(last: bool) -> tuple[float, int]:
+        port = free_port()
+        started = time.perf_counter()
+        process = processes.start(served_apps.command("empty", port), baseline_env)
         log = partial(processes.log_tail, process)
-        return process, common.wait_for_200(process, port, path, started, timeout, log)
-
-    def start_hearth(timeout: float) -> tuple[subprocess.Popen[bytes], int, float]:
-        port = common.free_port()
-        env = common.hearth_environment(base_env, HEARTH_DATA_DIR=str(data_dir), PORT=str(port))
-        command = [HEARTH, "serve", "--host", LOOPBACK, "--port", str(port)]
-        process, seconds = start(command, env, port, "/readyz", timeout)
-        return process, port, seconds
-
-    def start_baseline() -> tuple[subprocess.Popen[bytes], int, float]:
-        port = common.free_port()
-        command = served_apps.command("empty", port)
-        env = served_apps.environment(base_env)
-        process, seconds = start(command, env, port, "/", START_TIMEOUT_S)
-        return process, port, seconds
+        seconds = common.wait_for_200(process, port, "/", started, START_TIMEOUT_S, log)
+        rss = idle_rss(process.pid, port, ["/"]) if last else 0
+        processes.stop(process)
+        return seconds, rss
 
     print("start-up: cold start of hearth serve (initdb) ...", file=sys.stderr)
-    process, _, cold_start = start_hearth(COLD_START_TIMEOUT_S)
-    processes.stop(process)
-    wait_postgres_stopped(pgdata)
+    cold_start, _, _ = start_hearth(COLD_START_TIMEOUT_S)
 
     hearth_starts: list[float] = []
     baseline_starts: list[float] = []
-    hearth_rss = baseline_rss = 0
-    postgres = PostgresMemory(0, 0, None)
     for run in range(1, STARTS + 1):
         print(f"start-up: warm start {run} of {STARTS} ...", file=sys.stderr)
         last = run == STARTS
-        process, port, seconds = start_hearth(START_TIMEOUT_S)
+        seconds, hearth_rss, postgres = start_hearth(START_TIMEOUT_S, last)
         hearth_starts.append(seconds)
-        if last:  # memory: once, after the timed starts are done
-            hearth_rss = idle_rss(process.pid, port, ["/livez", "/readyz", "/health"])
-            postgres = postgres_memory(pgdata)
-        processes.stop(process)
-        wait_postgres_stopped(pgdata)
-
-        process, port, seconds = start_baseline()
+        seconds, baseline_rss = start_baseline(last)
         baseline_starts.append(seconds)
-        if last:
-            baseline_rss = idle_rss(process.pid, port, ["/"])
-        processes.stop(process)
     return StartupResult(
         cold_start, hearth_starts, baseline_starts, hearth_rss, baseline_rss, postgres
     )

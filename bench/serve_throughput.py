@@ -4,10 +4,10 @@
 added to the same app object built by ``hearth.web.app.create_app``, served by
 ``hearth.web.server.run`` itself (one Uvicorn process, ``bench.served_apps``), with logging
 at WARNING. The app uses a fresh database on the PostgreSQL at 127.0.0.1:5432 and Redis at
-127.0.0.1:6379/15, so the health checks are real; their results are cached for
-HEALTH_CACHE_SECONDS (default 2 s), as in production. Load: ``wrk`` with 2 threads and 32
-connections, 10 s per route, in the order empty, health, empty, health; the mean of each
-route. Target: health >= 0.8x empty.
+127.0.0.1:6379/15 (the test suite's servers: ``tests.support.services``), so the health
+checks are real; their results are cached for HEALTH_CACHE_SECONDS (default 2 s), as in
+production. Load: ``wrk`` with 2 threads and 32 connections, 10 s per route, in the order
+empty, health, empty, health; the mean of each route. Target: health >= 0.8x empty.
 """
 
 from __future__ import annotations
@@ -23,11 +23,14 @@ import time
 from dataclasses import dataclass
 from functools import partial
 
+from tests.support.process import clean_environment
+from tests.support.services import free_port
+
 from bench import common, served_apps
 from bench.common import LOOPBACK, BenchError, Processes
 from bench.served_apps import EMPTY_ROUTE
 
-REDIS_URL = f"redis://{LOOPBACK}:6379/15"
+REDIS_URL = common.redis_url(15)
 WRK_THREADS = 2
 WRK_CONNECTIONS = 32
 WRK_SECONDS = 10
@@ -121,12 +124,11 @@ class ThroughputResult:
         return statistics.mean(r.requests_per_second for r in self.runs if r.route == route)
 
 
-def measure_throughput(
-    processes: Processes, base_env: dict[str, str], wrk: str, database_url: str
-) -> ThroughputResult:
-    port = common.free_port()
-    env = common.hearth_environment(
-        base_env, DATABASE_URL=database_url, REDIS_URL=REDIS_URL, LOG_LEVEL="WARNING"
+def measure_throughput(processes: Processes, wrk: str, database_url: str) -> ThroughputResult:
+    """WRK_ROUNDS rounds of the empty route, then /health, on one server of Hearth's app."""
+    port = free_port()
+    env = clean_environment(
+        HOST=LOOPBACK, DATABASE_URL=database_url, REDIS_URL=REDIS_URL, LOG_LEVEL="WARNING"
     )
     print("throughput: starting the app ...", file=sys.stderr)
     started = time.perf_counter()

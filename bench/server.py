@@ -5,11 +5,12 @@ machine. It reports; it asserts nothing.
 What it measures, and against what, is told where it is measured: ``bench.serve_startup``
 (start-up and idle memory, against a bare Uvicorn serving an empty FastAPI app) and
 ``bench.serve_throughput`` (``/health`` against an empty route, with ``wrk``). The
-throughput runs use a fresh database on the PostgreSQL at 127.0.0.1:5432, created and dropped
-by this script.
+throughput runs use a fresh database on the PostgreSQL at 127.0.0.1:5432 (or the one
+TEST_POSTGRES_URL names, as for the test suite), created and dropped by this script.
 
-Every server it starts is stopped with SIGTERM and waited for (SIGKILL after 20 s), also on
-error, Ctrl-C or SIGTERM; wrk runs are killed if interrupted; an embedded PostgreSQL left
+Every server it starts is stopped with SIGTERM and waited for (SIGKILL after 20 s; 30 s for
+``hearth serve``, which the test suite's ``hearth_server`` starts and stops), also on error,
+Ctrl-C or SIGTERM; wrk runs are killed if interrupted; an embedded PostgreSQL left
 behind by a failed stop is shut down. Traffic goes to 127.0.0.1 only. Exit status: 0 when
 it ran (whether or not a target was met), 1 when it could not run.
 
@@ -53,15 +54,14 @@ def benchmark() -> int:
     started = time.monotonic()
     wrk = serve_throughput.ensure_wrk()
     common.check_services(serve_throughput.REDIS_URL, REDIS_SOCKET_TIMEOUT_S)
-    base_env = common.clean_environment()
     work = Path(tempfile.mkdtemp(prefix="hearth-bench-")).resolve()
     data_dir = work / "data"
     database = f"hearth_bench_{secrets.token_hex(4)}"
     processes = Processes(work)
     try:
-        startup = serve_startup.measure_startup(processes, base_env, data_dir)
+        startup = serve_startup.measure_startup(processes, data_dir)
         database_url = common.create_database(database)
-        throughput = serve_throughput.measure_throughput(processes, base_env, wrk, database_url)
+        throughput = serve_throughput.measure_throughput(processes, wrk, database_url)
     finally:
         with common.signals_ignored():
             print("cleaning up ...", file=sys.stderr)

@@ -7,20 +7,21 @@ from __future__ import annotations
 import http.client
 import json
 import secrets
-import subprocess
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING
 
+import redis
+from celery import Celery
+from celery.exceptions import TimeoutError as CeleryTimeout
+from celery.result import AsyncResult
+
+from bench import common
 from bench.common import LOOPBACK, BenchError
+from hearth.config.settings import Settings
+from hearth.worker.app import create_celery
 
-if TYPE_CHECKING:
-    import redis
-    from celery import Celery
-    from celery.result import AsyncResult
-
-REDIS_URL = f"redis://{LOOPBACK}:6379/14"
+REDIS_URL = common.redis_url(14)
 REDIS_SOCKET_TIMEOUT_S = 10.0
 RESULT_KEY_PREFIX = "celery-task-meta-"  # Celery's Redis result backend
 TASK_NAME = "hearth.ping"
@@ -69,25 +70,9 @@ class ApiClient:
             raise BenchError(f"task {task_id} failed: {body[:300]!r}")
         return state
 
-    def wait_ready(self, process: subprocess.Popen[bytes], log: Callable[[], str]) -> None:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            try:
-                if self.request("GET", "/readyz")[0] == 200:
-                    return
-            except (OSError, http.client.HTTPException):
-                self.connection.close()
-            if process.poll() is not None:
-                raise BenchError(f"hearth serve exited early; its output ends with:\n{log()}")
-            time.sleep(0.05)
-        raise BenchError(f"hearth serve was not ready within {START_TIMEOUT_S:g} s:\n{log()}")
-
 
 def baseline_celery(database_url: str) -> Celery:
     """A Celery client configured by Hearth's own ``create_celery``, for the same Redis."""
-    from hearth.config.settings import Settings
-    from hearth.worker.app import create_celery
-
     # Everything create_celery reads is given here, so nothing comes from this environment.
     settings = Settings(
         _env_file=None,
@@ -116,8 +101,6 @@ def celery_get(app: Celery, result: AsyncResult, timeout: float) -> None:
 
 def wait_for_task(app: Celery, name: str, what: str, log: Callable[[], str]) -> None:
     """One task round trip, to know a worker is consuming (its first can take a while)."""
-    from celery.exceptions import TimeoutError as CeleryTimeout
-
     try:
         celery_get(app, app.send_task(name), START_TIMEOUT_S)
     except CeleryTimeout:

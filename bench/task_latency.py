@@ -19,15 +19,14 @@ import statistics
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+
+import redis
+from celery import Celery
+from celery.exceptions import TimeoutError as CeleryTimeout
 
 from bench import common
 from bench.common import BenchError
 from bench.task_clients import TASK_NAME, ApiClient, celery_get, done_times
-
-if TYPE_CHECKING:
-    import redis
-    from celery import Celery
 
 LATENCY_TASKS = 200  # per side
 LATENCY_BLOCK = 50  # the sides alternate every this many tasks
@@ -87,8 +86,6 @@ def api_round_trip(api: ApiClient) -> Trip:
 
 
 def celery_round_trip(app: Celery) -> Trip:
-    from celery.exceptions import TimeoutError as CeleryTimeout
-
     started_at = time.time()
     started = time.perf_counter()
     result = app.send_task(TASK_NAME)

@@ -23,17 +23,15 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import psutil
+import redis
+from celery import Celery
+from celery.exceptions import TimeoutError as CeleryTimeout
 
 from bench import common
 from bench.common import BenchError
 from bench.task_clients import REQUEST_TIMEOUT_S, TASK_NAME, ApiClient, celery_get, done_times
-
-if TYPE_CHECKING:
-    import redis
-    from celery import Celery
 
 THROUGHPUT_TASKS = 1000  # per side and round
 THROUGHPUT_ROUNDS = 2  # each round: hearth, then the baseline
@@ -99,8 +97,6 @@ def throughput_api(port: int, client: redis.Redis) -> Throughput:
 
 def throughput_celery(app: Celery, client: redis.Redis) -> Throughput:
     """THROUGHPUT_TASKS ``send_task`` calls from one thread, then ``.get()`` on each."""
-    from celery.exceptions import TimeoutError as CeleryTimeout
-
     deadline = time.monotonic() + THROUGHPUT_TIMEOUT_S
     started_at = time.time()
     started = time.perf_counter()

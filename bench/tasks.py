@@ -4,17 +4,21 @@ same run on the same machine. It reports; it asserts nothing.
 
 Set-up: a fresh database ``hearth_bench_tasks_<random>`` on the PostgreSQL at 127.0.0.1:5432
 (user postgres), migrated with ``hearth migrate`` and dropped at the end; Redis at
-127.0.0.1:6379, database 14, flushed before and after. ``hearth serve`` (one Uvicorn process)
-and ``hearth worker --concurrency 1`` (a prefork pool with one child) run with LOG_LEVEL
-WARNING and JSON logs. Both sides of every comparison use that same worker process, so the
-ratios isolate what Hearth's API adds to a bare Celery client.
+127.0.0.1:6379, database 14, flushed before and after (the test suite's servers, unless
+TEST_POSTGRES_URL or TEST_REDIS_URL name others: ``tests.support.services``).
+``hearth serve`` (one Uvicorn process) and ``hearth worker --concurrency 1`` (a prefork pool
+with one child) run with LOG_LEVEL WARNING and JSON logs. Both sides of every comparison use
+that same worker process, so the ratios isolate what Hearth's API adds to a bare Celery
+client.
 
 What it measures, and against what, is told where it is measured: ``bench.task_latency``,
 ``bench.task_throughput`` and ``bench.worker_memory`` (the bare worker runs first, before
 Hearth's starts).
 
-Every process is started in its own session and stopped as a whole process group: SIGTERM,
-then SIGKILL after 20 s, also on error, Ctrl-C or SIGTERM. Every loop is bounded in count and
+``hearth serve`` is started and stopped by the test suite's helper
+(``tests.support.process.hearth_server``: SIGTERM, then SIGKILL after 30 s); every other
+process is started in its own session and stopped as a whole process group: SIGTERM, then
+SIGKILL after 20 s; both also on error, Ctrl-C or SIGTERM. Every loop is bounded in count and
 time. Traffic goes to 127.0.0.1 only. Exit status: 0 when it ran (whether or not a target was
 met), 1 when it could not run.
 
@@ -34,11 +38,16 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
+import redis
+from tests.support.process import HEARTH, clean_environment, hearth_server, run_hearth
+from tests.support.services import free_port
+
 from bench import common, task_latency, task_throughput, worker_memory
-from bench.common import HEARTH, LOOPBACK, BenchError, ProcessGroups
+from bench.common import LOOPBACK, BenchError, Processes
 from bench.task_clients import (
     REDIS_SOCKET_TIMEOUT_S,
     REDIS_URL,
+    START_TIMEOUT_S,
     TASK_NAME,
     ApiClient,
     baseline_celery,
@@ -91,8 +100,6 @@ def print_report(results: Results, elapsed: float) -> None:
 
 def flush_redis() -> None:
     """Empty Redis database 14; on failure say so (this also runs during clean-up)."""
-    import redis
-
     client = common.redis_client(REDIS_URL, REDIS_SOCKET_TIMEOUT_S)
     try:
         client.flushdb()
@@ -104,54 +111,43 @@ def flush_redis() -> None:
 
 def migrate(env: dict[str, str], cwd: Path) -> None:
     try:
-        result = subprocess.run(
-            [HEARTH, "migrate"],
-            env=env,
-            cwd=cwd,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=MIGRATE_TIMEOUT_S,
-            check=False,
-        )
+        result = run_hearth("migrate", env=env, cwd=cwd, timeout=MIGRATE_TIMEOUT_S)
     except subprocess.TimeoutExpired:
         raise BenchError(f"hearth migrate did not finish within {MIGRATE_TIMEOUT_S:g} s") from None
     if result.returncode != 0:
         raise BenchError(f"hearth migrate failed:\n{result.stdout}{result.stderr}")
 
 
-def run_benchmark(processes: ProcessGroups, base_env: dict[str, str], database_url: str) -> Results:
-    env = common.hearth_environment(
-        base_env, DATABASE_URL=database_url, REDIS_URL=REDIS_URL, LOG_LEVEL="WARNING"
+def run_benchmark(processes: Processes, database_url: str) -> Results:
+    env = clean_environment(
+        HOST=LOOPBACK, DATABASE_URL=database_url, REDIS_URL=REDIS_URL, LOG_LEVEL="WARNING"
     )
     print("migrating the database ...", file=sys.stderr)
     migrate(env, processes.log_dir)
-    bare_memory = worker_memory.bare_worker_memory(processes, base_env, processes.log_dir)
+    bare_memory = worker_memory.bare_worker_memory(processes)
 
-    port = common.free_port()
+    port = free_port()
     print("starting hearth serve and hearth worker ...", file=sys.stderr)
-    server = processes.start(
-        [HEARTH, "serve", "--host", LOOPBACK, "--port", str(port)],
-        {**env, "PORT": str(port)},
-        name="serve",
-    )
-    api = ApiClient(port)
-    api.wait_ready(server, partial(processes.log_tail, server))
-    worker = processes.start([HEARTH, "worker", "--concurrency", "1"], env, name="worker")
-    app = baseline_celery(database_url)
-    client = common.redis_client(REDIS_URL, REDIS_SOCKET_TIMEOUT_S)
-    try:
-        wait_for_task(app, TASK_NAME, "hearth worker", partial(processes.log_tail, worker))
-        idle = worker_memory.idle_memory(worker.pid, "hearth worker")
-        latency = task_latency.measure_latency(api, app, client)
-        throughput = task_throughput.measure_throughput(port, app, client, server.pid, worker.pid)
-        after_load = worker_memory.idle_memory(worker.pid, "hearth worker after the load")
-    finally:
-        api.close()
-        client.close()
-        app.close()
+    with hearth_server(env, processes.log_dir, port) as server:
+        server.wait_until("/readyz", timeout=START_TIMEOUT_S)
+        worker = processes.start([HEARTH, "worker", "--concurrency", "1"], env, name="worker")
+        api = ApiClient(port)
+        app = baseline_celery(database_url)
+        client = common.redis_client(REDIS_URL, REDIS_SOCKET_TIMEOUT_S)
+        try:
+            wait_for_task(app, TASK_NAME, "hearth worker", partial(processes.log_tail, worker))
+            idle = worker_memory.idle_memory(worker.pid, "hearth worker")
+            latency = task_latency.measure_latency(api, app, client)
+            throughput = task_throughput.measure_throughput(
+                port, app, client, server.process.pid, worker.pid
+            )
+            after_load = worker_memory.idle_memory(worker.pid, "hearth worker after the load")
+        finally:
+            api.close()
+            client.close()
+            app.close()
     over = worker_memory.over_target(idle)
-    imports = worker_memory.import_rss(base_env, processes.log_dir) if over else None
+    imports = worker_memory.import_rss(processes.log_dir) if over else None
     return Results(latency, throughput, WorkerMemory(idle, bare_memory, after_load, imports))
 
 
@@ -161,14 +157,13 @@ def run_benchmark(processes: ProcessGroups, base_env: dict[str, str], database_u
 def benchmark() -> int:
     started = time.monotonic()
     common.check_services(REDIS_URL, REDIS_SOCKET_TIMEOUT_S)
-    base_env = common.clean_environment()
     work = Path(tempfile.mkdtemp(prefix="hearth-bench-tasks-")).resolve()
     database = f"hearth_bench_tasks_{secrets.token_hex(4)}"
-    processes = ProcessGroups(work)
+    processes = Processes(work)
     try:
         flush_redis()
         database_url = common.create_database(database)
-        results = run_benchmark(processes, base_env, database_url)
+        results = run_benchmark(processes, database_url)
     finally:
         with common.signals_ignored():
             print("cleaning up ...", file=sys.stderr)

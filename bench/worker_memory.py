@@ -22,12 +22,14 @@ from functools import partial
 from pathlib import Path
 
 import psutil
+from celery import Celery
+from tests.support.process import clean_environment
 
 from bench import common
-from bench.common import BIN, MB, BenchError, ProcessGroups
+from bench.common import MB, BenchError, Processes
 from bench.task_clients import REDIS_URL, START_TIMEOUT_S, wait_for_task
 
-CELERY = str(BIN / "celery")
+CELERY = str(Path(sys.executable).with_name("celery"))
 IDLE_S = 3.0
 
 TARGET_RSS_MB = 70.0
@@ -102,14 +104,12 @@ def idle_memory(pid: int, what: str) -> Memory:
     return memory_of(pid)
 
 
-def bare_worker_memory(processes: ProcessGroups, base_env: dict[str, str], work: Path) -> Memory:
+def bare_worker_memory(processes: Processes) -> Memory:
     """Idle memory of a bare ``celery worker`` (one trivial task), measured like Hearth's."""
-    from celery import Celery
-
-    app_dir = work / "bare-app"
+    app_dir = processes.log_dir / "bare-app"
     app_dir.mkdir()
     (app_dir / f"{BARE_APP_MODULE}.py").write_text(BARE_APP_SOURCE)
-    env = {**base_env, "PYTHONPATH": str(app_dir), "BENCH_REDIS_URL": REDIS_URL}
+    env = clean_environment(PYTHONPATH=str(app_dir), BENCH_REDIS_URL=REDIS_URL)
     command = [
         CELERY,
         "-A",
@@ -138,12 +138,12 @@ def bare_worker_memory(processes: ProcessGroups, base_env: dict[str, str], work:
     return memory
 
 
-def import_rss(base_env: dict[str, str], cwd: Path) -> str:
+def import_rss(cwd: Path) -> str:
     """``Python itself 9 MB, Celery's worker +25 MB, ...``, or why it is not known."""
     try:
         result = subprocess.run(
             [sys.executable, "-c", IMPORT_RSS_CODE, json.dumps(IMPORT_GROUPS)],
-            env=base_env,
+            env=clean_environment(),
             cwd=cwd,
             stdin=subprocess.DEVNULL,
             capture_output=True,
