@@ -67,8 +67,8 @@ requirements: .venv/.synced ## regenerate requirements.txt from uv.lock
 	$(UV) export --locked --no-dev --no-emit-project --quiet -o requirements.txt
 
 bench: .venv/.synced ## measure start-up, memory, /health and task throughput, task latency
-	$(RUN) python bench/run.py
-	$(RUN) python bench/tasks.py
+	$(RUN) python -m bench.server
+	$(RUN) python -m bench.tasks
 
 clean: ## remove the virtual environments and caches (keeps .env and data/)
 	rm -rf .venv .tools .pytest_cache .mypy_cache .ruff_cache

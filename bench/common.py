@@ -1,20 +1,16 @@
-"""What Hearth's benchmarks (``bench/run.py``, ``bench/tasks.py``) share: starting and stopping
-processes, free ports, the clean environment they run Hearth in, the PostgreSQL and Redis they
-need, the bench database, signal handling and the report's table.
-
-The scripts are run as ``python bench/<name>.py``, so this directory is on ``sys.path`` and
-they ``import common``. Only the standard library is imported here at module level:
-third-party modules are imported where they are used, so that a process serving a baseline
-(``bench/run.py --serve-empty-app``) imports nothing more than it must.
+"""What Hearth's benchmarks (``bench.server``, ``bench.tasks``) share and the test suite's
+helpers (``tests.support``) do not provide: a launcher that stops whole process groups, the
+bench databases, plain HTTP requests polled finely enough to time a start-up, signal handling
+and the report's table. Free ports, the clean environment, ``hearth serve``, ``hearth migrate``
+and where PostgreSQL and Redis are come from ``tests.support``, as the tests use them.
 """
 
 from __future__ import annotations
 
+import http.client
 import os
 import platform
-import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,17 +18,19 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import Any
+from urllib.parse import urlsplit
 
-if TYPE_CHECKING:
-    import redis
+import psycopg
+import redis
+from psycopg import sql
+from tests.support import services
 
 LOOPBACK = "127.0.0.1"
-BIN = Path(sys.executable).parent
-HEARTH = str(BIN / "hearth")
 
-ADMIN_DATABASE_URL = f"postgresql://postgres@{LOOPBACK}:5432/postgres"
 STOP_TIMEOUT_S = 20.0
+REQUEST_TIMEOUT_S = 5.0  # one plain GET
+POLL_INTERVAL_S = 0.01  # waiting for a first 200: the start-up is timed by it
 
 MB = 1024 * 1024
 
@@ -46,7 +44,8 @@ class BenchError(Exception):
 
 class Processes:
     """Starts processes, each in its own session (so a Ctrl-C reaches this script only),
-    with output to a log file, and stops every one still running on ``close()``."""
+    with output to a log file; stops each as a whole process group (so a worker's pool goes
+    with it), and on ``close()`` every one still running, the last started first."""
 
     def __init__(self, log_dir: Path) -> None:
         self.log_dir = log_dir
@@ -75,37 +74,6 @@ class Processes:
         return process
 
     def stop(self, process: subprocess.Popen[bytes]) -> None:
-        """SIGTERM, then wait; SIGKILL if it has not stopped within STOP_TIMEOUT_S."""
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=STOP_TIMEOUT_S)
-        self._forget(process)
-
-    def close(self) -> None:
-        for process in list(self.running):
-            self.stop(process)
-
-    def log_tail(self, process: subprocess.Popen[bytes], lines: int = 20) -> str:
-        try:
-            text = self.logs[process.pid].read_text(errors="replace")
-        except (KeyError, OSError):
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
-
-    def _forget(self, process: subprocess.Popen[bytes]) -> None:
-        if process in self.running:
-            self.running.remove(process)
-
-
-class ProcessGroups(Processes):
-    """Like ``Processes``, but each process is stopped as a whole process group (so a
-    worker's pool goes with it), and ``close()`` stops the last started first."""
-
-    def stop(self, process: subprocess.Popen[bytes]) -> None:
         """SIGTERM to the whole group and wait for the process; then SIGKILL to whatever is
         left of the group (a pool child, or a process that ignored SIGTERM)."""
         group = process.pid  # the session leader's pid is the group id
@@ -117,11 +85,25 @@ class ProcessGroups(Processes):
             _group_gone(group, STOP_TIMEOUT_S)
             with suppress(subprocess.TimeoutExpired):  # then it cannot be stopped at all
                 process.wait(timeout=STOP_TIMEOUT_S)
-        self._forget(process)
+        if process in self.running:
+            self.running.remove(process)
 
     def close(self) -> None:
         for process in reversed(list(self.running)):
             self.stop(process)
+
+    def log_tail(self, process: subprocess.Popen[bytes]) -> str:
+        path = self.logs.get(process.pid)
+        return "" if path is None else tail(path)
+
+
+def tail(path: Path, lines: int = 20) -> str:
+    """The last ``lines`` lines of the log at ``path``; empty if it cannot be read."""
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
 
 
 def _signal_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
@@ -150,86 +132,113 @@ def _group_gone(group: int, timeout: float) -> bool:
         time.sleep(0.05)
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((LOOPBACK, 0))
-        port: int = probe.getsockname()[1]
-        return port
+# --- HTTP ------------------------------------------------------------------------------
 
 
-# --- Environment -----------------------------------------------------------------------
+def http_get(port: int, path: str, timeout: float = REQUEST_TIMEOUT_S) -> tuple[int, bytes] | None:
+    """Status and body of ``GET http://127.0.0.1:port/path``, or None if nothing answered."""
+    connection = http.client.HTTPConnection(LOOPBACK, port, timeout=timeout)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        return response.status, response.read()
+    except (OSError, http.client.HTTPException):
+        return None
+    finally:
+        connection.close()
 
 
-def clean_environment() -> dict[str, str]:
-    """This process's environment without any Hearth setting, so each process it starts
-    gets only the settings given here."""
-    from hearth.config.settings import Settings, env_names
+def get_each(
+    port: int, paths: Sequence[str], count: int, timeout: float
+) -> dict[str, tuple[int, bytes] | None]:
+    """``count`` requests to each path, one at a time, for at most ``timeout`` seconds;
+    the last answer of each path."""
+    deadline = time.monotonic() + timeout
+    answers: dict[str, tuple[int, bytes] | None] = dict.fromkeys(paths)
+    for _ in range(count):
+        if time.monotonic() > deadline:
+            break
+        for path in paths:
+            answers[path] = http_get(port, path)
+    return answers
 
-    names = {"HEARTH_SECRETS_DIR", "CREDENTIALS_DIRECTORY"}
-    for field_name, model_field in Settings.model_fields.items():
-        for name in env_names(field_name, model_field):
-            names.update({name, f"{name}_FILE"})
-    return {key: value for key, value in os.environ.items() if key.upper() not in names}
 
-
-def hearth_environment(base: dict[str, str], **settings: str) -> dict[str, str]:
-    """``base`` with a fresh SECRET_KEY, JSON logs, HOST 127.0.0.1 and ``settings``."""
-    return {
-        **base,
-        "SECRET_KEY": secrets.token_urlsafe(48),
-        "LOG_FORMAT": "json",
-        "HOST": LOOPBACK,
-        **settings,
-    }
+def wait_for_200(
+    process: subprocess.Popen[Any],
+    port: int,
+    path: str,
+    started: float,
+    timeout: float,
+    log: Callable[[], str],
+) -> float:
+    """The seconds from ``started`` (``time.perf_counter()``) until ``path`` first answered
+    200, polled every POLL_INTERVAL_S."""
+    deadline = started + timeout
+    while time.perf_counter() < deadline:
+        answer = http_get(port, path)
+        if answer is not None and answer[0] == 200:
+            return time.perf_counter() - started
+        if process.poll() is not None:
+            args = process.args
+            command = " ".join(map(str, args)) if isinstance(args, list) else str(args)
+            raise BenchError(
+                f"{command} exited with status {process.returncode} "
+                f"before {path} answered 200; its output ends with:\n{log()}"
+            )
+        time.sleep(POLL_INTERVAL_S)
+    raise BenchError(
+        f"{path} did not answer 200 within {timeout:g} s; the server's output ends with:\n{log()}"
+    )
 
 
 # --- PostgreSQL and Redis --------------------------------------------------------------
+# The servers the test suite uses (tests.support.services): 127.0.0.1:5432 and :6379 unless
+# TEST_POSTGRES_URL or TEST_REDIS_URL name others.
+
+
+def redis_url(database: int) -> str:
+    """The URL of Redis database ``database`` on the test suite's Redis server."""
+    return urlsplit(services.REDIS_URL)._replace(path=f"/{database}").geturl()
 
 
 def redis_client(url: str, socket_timeout: float) -> redis.Redis:
-    import redis
-
     return redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=socket_timeout)
 
 
-def check_services(redis_url: str, redis_socket_timeout: float) -> None:
-    """PostgreSQL at 127.0.0.1:5432 and Redis at ``redis_url`` must answer."""
-    import psycopg
-    import redis
-
-    try:
-        with psycopg.connect(ADMIN_DATABASE_URL, connect_timeout=5):
-            pass
-    except psycopg.Error as exc:
-        raise BenchError(
-            f"PostgreSQL at {LOOPBACK}:5432 (user postgres) is needed: {exc}"
-        ) from None
-    client = redis_client(redis_url, redis_socket_timeout)
+def check_services(url: str, redis_socket_timeout: float) -> None:
+    """PostgreSQL and Redis must be reachable, and Redis must answer at ``url``
+    (PostgreSQL's log-in is proven by ``create_database``)."""
+    if missing := services.missing_services():
+        raise BenchError("these services are needed:\n  " + "\n  ".join(missing))
+    client = redis_client(url, redis_socket_timeout)
     try:
         client.ping()
     except redis.RedisError as exc:
-        raise BenchError(f"Redis at {redis_url} is needed: {exc}") from None
+        raise BenchError(f"Redis at {url} is needed: {exc}") from None
     finally:
         client.close()
 
 
 def create_database(name: str) -> str:
-    """Create ``name`` on the PostgreSQL at 127.0.0.1:5432; return its URL."""
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(ADMIN_DATABASE_URL, autocommit=True, connect_timeout=5) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    return f"postgresql://postgres@{LOOPBACK}:5432/{name}"
+    """Create ``name`` on the test suite's PostgreSQL; return its URL."""
+    try:
+        with psycopg.connect(
+            services.POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=5
+        ) as admin:
+            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    except psycopg.Error as exc:
+        raise BenchError(
+            f"cannot create a database with {services.POSTGRES_ADMIN_URL}: {exc}"
+        ) from None
+    return urlsplit(services.POSTGRES_ADMIN_URL)._replace(path=f"/{name}").geturl()
 
 
 def drop_database(name: str) -> None:
     """Drop ``name`` if it exists; on failure say so, since this runs during clean-up."""
-    import psycopg
-    from psycopg import sql
-
     try:
-        with psycopg.connect(ADMIN_DATABASE_URL, autocommit=True, connect_timeout=5) as admin:
+        with psycopg.connect(
+            services.POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=5
+        ) as admin:
             force = " WITH (FORCE)" if admin.info.server_version >= 130000 else ""
             statement = sql.SQL("DROP DATABASE IF EXISTS {}" + force)
             admin.execute(statement.format(sql.Identifier(name)))
@@ -291,7 +300,7 @@ def run_main(benchmark: Callable[[], int]) -> int:
     signal.signal(signal.SIGTERM, _interrupt)  # clean up on SIGTERM as on Ctrl-C
     try:
         return benchmark()
-    except BenchError as exc:
+    except (BenchError, AssertionError) as exc:  # the tests.support helpers assert
         print(f"bench: could not run: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
