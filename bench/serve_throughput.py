@@ -1,8 +1,8 @@
 """``/health`` throughput of Hearth's app, against an empty route on the same app and server.
 
 ``GET /health`` requests per second, against ``GET /bench/empty`` (a route returning ``{}``)
-added to the same app object built by ``hearth.web.app.create_app``, served by
-``hearth.web.server.run`` itself (one Uvicorn process, ``bench.served_apps``), with logging
+added to the same app object built by ``hearth.app.factory.create_app``, served by
+``hearth.app.server.run`` itself (one Uvicorn process, ``bench.served_apps``), with logging
 at WARNING. The app uses a fresh database on the PostgreSQL at 127.0.0.1:5432 and Redis at
 127.0.0.1:6379/15 (the test suite's servers: ``tests.support.services``), so the health
 checks are real; their results are cached for HEALTH_CACHE_SECONDS (default 2 s), as in

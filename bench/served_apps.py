@@ -1,7 +1,7 @@
 """The two apps the server benchmark measures, each served by a subprocess of its own:
 ``python -m bench.served_apps empty PORT`` (the baseline: a bare Uvicorn serving an empty
 FastAPI app) and ``python -m bench.served_apps hearth PORT`` (Hearth's real app plus
-``GET /bench/empty``, served by ``hearth.web.server.run``).
+``GET /bench/empty``, served by ``hearth.app.server.run``).
 
 Only the standard library is imported here at module level, and nothing from the rest of
 ``bench``: the baseline must import FastAPI and Uvicorn and nothing more.
@@ -51,11 +51,11 @@ def serve_empty_app(port: int) -> int:
 
 
 def serve_hearth_app(port: int) -> int:
-    """Hearth's real app plus ``GET /bench/empty``, served by ``hearth.web.server.run``."""
+    """Hearth's real app plus ``GET /bench/empty``, served by ``hearth.app.server.run``."""
+    from hearth.app.factory import create_app
+    from hearth.app.server import run
     from hearth.config.loader import load_settings
     from hearth.log import configure_logging
-    from hearth.web.app import create_app
-    from hearth.web.server import run
 
     settings = load_settings(host=LOOPBACK, port=port, log_level="WARNING")
     configure_logging(
