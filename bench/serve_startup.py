@@ -138,7 +138,7 @@ def measure_startup(processes: Processes, data_dir: Path) -> StartupResult:
     hearth_env = clean_environment(HOST=LOOPBACK, HEARTH_DATA_DIR=str(data_dir))
     baseline_env = served_apps.environment(clean_environment())
 
-    def start_hearth(timeout: float, last: bool = False) -> tuple[float, int, PostgresMemory]:
+    def start_hearth(timeout: float, *, last: bool = False) -> tuple[float, int, PostgresMemory]:
         """One ``hearth serve``, started and stopped by the test suite's helper."""
         port = free_port()
         rss, postgres = 0, PostgresMemory(0, 0, None)
@@ -152,7 +152,7 @@ def measure_startup(processes: Processes, data_dir: Path) -> StartupResult:
         wait_postgres_stopped(pgdata)
         return seconds, rss, postgres
 
-    def start_baseline(last: bool) -> tuple[float, int]:
+    def start_baseline(*, last: bool) -> tuple[float, int]:
         port = free_port()
         started = time.perf_counter()
         process = processes.start(served_apps.command("empty", port), baseline_env)
@@ -170,9 +170,9 @@ def measure_startup(processes: Processes, data_dir: Path) -> StartupResult:
     for run in range(1, STARTS + 1):
         print(f"start-up: warm start {run} of {STARTS} ...", file=sys.stderr)
         last = run == STARTS
-        seconds, hearth_rss, postgres = start_hearth(START_TIMEOUT_S, last)
+        seconds, hearth_rss, postgres = start_hearth(START_TIMEOUT_S, last=last)
         hearth_starts.append(seconds)
-        seconds, baseline_rss = start_baseline(last)
+        seconds, baseline_rss = start_baseline(last=last)
         baseline_starts.append(seconds)
     return StartupResult(
         cold_start, hearth_starts, baseline_starts, hearth_rss, baseline_rss, postgres
@@ -228,6 +228,8 @@ def details(startup: StartupResult) -> list[str]:
         f"  hearth serve -> /readyz 200, warm starts: {seconds(startup.hearth_starts)}",
         f"  cold start (initdb, first migration):      {startup.cold_start:.2f} s",
         f"  bare uvicorn empty app -> / 200:           {seconds(startup.baseline_starts)}",
-        f"  embedded PostgreSQL: {postgres.processes} processes, RSS sum "
-        f"{postgres.rss / MB:.1f} MB{pss} (RSS counts shared memory in every process)",
+        (
+            f"  embedded PostgreSQL: {postgres.processes} processes, RSS sum "
+            f"{postgres.rss / MB:.1f} MB{pss} (RSS counts shared memory in every process)"
+        ),
     ]

@@ -191,8 +191,10 @@ def details(throughput: ThroughputResult) -> list[str]:
     non_2xx = sum(run.non_2xx for run in throughput.runs)
     socket_errors = sum(run.socket_errors for run in throughput.runs)
     return [
-        f"  throughput: wrk -t{WRK_THREADS} -c{WRK_CONNECTIONS} -d{WRK_SECONDS}s, "
-        f"baseline {EMPTY_ROUTE} on the same app and server; req/s in order: {by_route}",
+        (
+            f"  throughput: wrk -t{WRK_THREADS} -c{WRK_CONNECTIONS} -d{WRK_SECONDS}s, "
+            f"baseline {EMPTY_ROUTE} on the same app and server; req/s in order: {by_route}"
+        ),
         f"  non-2xx responses {non_2xx}, socket errors {socket_errors}",
         f"  /health during the runs: {throughput.health_status}",
     ]

@@ -45,7 +45,7 @@ def serve_empty_app(port: int) -> int:
 
     app = FastAPI()
     app.add_api_route("/", _empty_route, methods=["GET"])
-    signal.signal(signal.SIGTERM, lambda signum, frame: None)  # exit 0 after a clean stop
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: None)  # exit 0 after a clean stop
     uvicorn.run(app, host=LOOPBACK, port=port, log_level="warning", access_log=False)
     return 0
 

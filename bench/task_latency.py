@@ -151,8 +151,11 @@ def rows(hearth: LatencySide, baseline: LatencySide) -> list[tuple[str, ...]]:
 def details(hearth: LatencySide, baseline: LatencySide) -> list[str]:
     """The report's detail lines: how each side is timed, where its p50 goes, its spread."""
     lines = [
-        f"  latency: hearth = POST /tasks/ping, then GET /tasks/{{id}} every {POLL_S * 1000:g} ms"
-        f" until SUCCESS; baseline = create_celery(...).send_task({TASK_NAME!r}).get()"
+        (
+            f"  latency: hearth = POST /tasks/ping, then GET /tasks/{{id}} every "
+            f"{POLL_S * 1000:g} ms until SUCCESS; "
+            f"baseline = create_celery(...).send_task({TASK_NAME!r}).get()"
+        )
     ]
     for name, side, notice in (("hearth", hearth, "polling"), ("baseline", baseline, "pub/sub")):
         send, queued, noticed = side.breakdown_ms()

@@ -73,7 +73,7 @@ def throughput_api(port: int, client: redis.Redis) -> Throughput:
                 if slot is None:
                     return
                 task_ids[slot] = api.send_ping()
-        except BaseException as exc:  # reported by the main thread
+        except BaseException as exc:  # noqa: BLE001 (reported by the main thread)
             errors.append(exc)
         finally:
             api.close()

@@ -107,7 +107,7 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _settings(**overrides: Any) -> Settings:
+def _settings(**overrides: object) -> Settings:
     from hearth.config.loader import load_settings
 
     return load_settings(**{key: value for key, value in overrides.items() if value is not None})
@@ -164,7 +164,7 @@ def _worker(args: argparse.Namespace) -> int:
     return run_worker(settings, concurrency=args.concurrency)
 
 
-def _migrate(args: argparse.Namespace) -> int:
+def _migrate(_args: argparse.Namespace) -> int:
     import asyncio
 
     from hearth.app.runtime import open_runtime
@@ -280,7 +280,7 @@ def _init(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _version(args: argparse.Namespace) -> int:
+def _version(_args: argparse.Namespace) -> int:
     from hearth.version import hearth_version
 
     print(f"hearth {hearth_version()}")

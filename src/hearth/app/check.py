@@ -8,6 +8,7 @@ import json
 import os
 import urllib.error
 import urllib.request
+from http import HTTPStatus
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # kept out of --live/--ready, which must stay light
@@ -37,7 +38,7 @@ def probe_server(path: str, *, url: str | None, as_json: bool) -> int:
         print(f"--url must be an http:// or https:// URL, not {target!r}")
         return 1
     try:
-        with urllib.request.urlopen(target, timeout=PROBE_TIMEOUT_SECONDS) as response:  # noqa: S310
+        with urllib.request.urlopen(target, timeout=PROBE_TIMEOUT_SECONDS) as response:  # noqa: S310 (the scheme is checked above)
             status, body = response.status, response.read().decode("utf-8", "replace")
     except urllib.error.HTTPError as exc:
         status, body = exc.code, exc.read().decode("utf-8", "replace")
@@ -48,7 +49,7 @@ def probe_server(path: str, *, url: str | None, as_json: bool) -> int:
         print(body)
     else:
         print(f"{target}: {'HTTP ' + str(status) if status else 'no answer'} {body}")
-    return 0 if status == 200 else 1
+    return 0 if status == HTTPStatus.OK else 1
 
 
 def check_components(settings: Settings, *, as_json: bool) -> int:

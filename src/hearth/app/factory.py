@@ -54,12 +54,13 @@ def publish(app: FastAPI, runtime: Runtime) -> None:
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Open the runtime and the MCP endpoint for the life of the app; close them after."""
     settings: Settings = app.state.settings
     async with AsyncExitStack() as stack:
         try:
             runtime = await stack.enter_async_context(open_runtime(settings, serving=True))
         except StartupError as exc:
-            log.error("startup_failed", reason=exc.message)
+            log.error("startup_failed", reason=exc.message)  # noqa: TRY400 (the reason says it all; no traceback)
             raise
         publish(app, runtime)
         password = settings.admin_password

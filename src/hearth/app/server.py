@@ -44,7 +44,7 @@ def run(settings: Settings, app: FastAPI | None = None) -> int:
     # Uvicorn shuts down gracefully on SIGTERM, then raises the signal again so that the
     # previous handler runs. SIGTERM is how Docker and systemd stop a service: once the
     # shutdown is clean, exit 0 instead of dying by the signal.
-    signal.signal(signal.SIGTERM, lambda signum, frame: None)
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: None)
     try:
         server.run()
     except SystemExit:  # uvicorn exits with status 3 when the lifespan start-up fails

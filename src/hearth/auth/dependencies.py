@@ -10,6 +10,7 @@ from hearth.auth.service import OperatorAuth
 
 
 async def get_auth(request: Request) -> OperatorAuth:
+    """The operator login the app was started with."""
     # async: FastAPI runs a plain ``def`` dependency in a worker thread, on every request.
     auth: OperatorAuth = request.app.state.auth
     return auth

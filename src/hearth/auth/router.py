@@ -28,7 +28,7 @@ def _safe_next(target: str | None) -> str:
 
 
 @router.get("/login")
-async def login_page(request: Request, auth: AuthDep, next: str | None = None) -> Response:
+async def login_page(request: Request, auth: AuthDep, next: str | None = None) -> Response:  # noqa: A002 (the query parameter's name)
     """The login form; for API clients, the CSRF token to send with POST /login."""
     configured = auth.password.configured
     if not wants_html(request):

@@ -55,9 +55,11 @@ class LoginThrottle:
         return max(1, int(failures[0] + self.window - time.monotonic()) + 1)
 
     def failed(self, client: str) -> None:
+        """Count a failed login from ``client``."""
         self._recent(client).append(time.monotonic())
 
     def succeeded(self, client: str) -> None:
+        """Forget ``client``'s failed logins."""
         self._failures.pop(client, None)
 
     def _recent(self, client: str) -> deque[float]:

@@ -42,10 +42,12 @@ class RuntimeKey:
 
     @property
     def variable(self) -> str:
+        """The environment variable named after the key."""
         return self.name.upper()
 
     @property
     def variables(self) -> tuple[str, ...]:
+        """Every environment variable that overrides the key, its own name first."""
         return (self.variable, *self.aliases)
 
     def validate(self, raw: str) -> str:

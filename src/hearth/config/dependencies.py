@@ -11,6 +11,7 @@ from hearth.db.dependencies import SessionsDep
 
 
 async def get_config(request: Request) -> ConfigService:
+    """The runtime values' service the app was started with."""
     config: ConfigService = request.app.state.config
     return config
 

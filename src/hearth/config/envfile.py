@@ -37,7 +37,7 @@ def write_env_file(path: str | Path, *, force: bool = False) -> Path:
             os.fchmod(handle.fileno(), 0o600)
             handle.write(content)
         if force:
-            os.replace(temporary, target)
+            temporary.replace(target)
         else:
             os.link(temporary, target)  # fails if the file appeared meanwhile
     except FileExistsError:

@@ -36,7 +36,7 @@ _PLAIN = {
 _NOT_ECHOED = SECRET_FIELDS | URL_FIELDS
 
 
-def load_settings(**overrides: Any) -> Settings:
+def load_settings(**overrides: Any) -> Settings:  # noqa: ANN401 (any field's raw input; pydantic checks it)
     """Read the settings, or raise ``StartupError`` naming each bad variable and its fix."""
     try:
         return Settings(**overrides)

@@ -13,7 +13,7 @@ from hearth.models import Setting
 async def get_all(session: AsyncSession) -> dict[str, str]:
     """Every stored key and its value."""
     rows = await session.execute(select(Setting.key, Setting.value))
-    return {key: value for key, value in rows}
+    return dict(rows.all())
 
 
 async def upsert(session: AsyncSession, key: str, value: str) -> None:

@@ -37,4 +37,5 @@ class RuntimeSettings(BaseModel):
 
     @classmethod
     def of(cls, values: RuntimeValues) -> RuntimeSettings:
+        """The view of every value in ``values``."""
         return cls(settings={name: RuntimeSetting.of(value) for name, value in values.items()})

@@ -65,6 +65,8 @@ class SecretFileVariablesSource(PydanticBaseSettingsSource):
         self._variables.update({k.upper(): v for k, v in os.environ.items()})
 
     def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        """The content of the file a ``NAME_FILE`` variable names for this field, an
+        ``UnreadableSecretFile`` saying why it cannot be read, or None when none is set."""
         for name in env_names(field_name, field):
             file_variable = f"{name}_FILE"
             path = self._variables.get(file_variable)
@@ -78,6 +80,7 @@ class SecretFileVariablesSource(PydanticBaseSettingsSource):
         return None, field_name, False
 
     def __call__(self) -> dict[str, Any]:
+        """Every field that a ``NAME_FILE`` variable sets, with its value."""
         values: dict[str, Any] = {}
         for field_name, field in self.settings_cls.model_fields.items():
             value, key, _ = self.get_field_value(field, field_name)
@@ -238,8 +241,10 @@ class Settings(BaseSettings):
         init_settings: PydanticBaseSettingsSource,
         env_settings: PydanticBaseSettingsSource,
         dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,  # noqa: ARG003 (passed by name; secrets_dirs() replaces it)
     ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """The sources, highest precedence first: arguments, the environment, ``NAME_FILE``
+        variables, ``.env``, then the secret directories."""
         from pydantic_settings import DotEnvSettingsSource, SecretsSettingsSource
 
         dotenv_values = (
@@ -255,7 +260,7 @@ class Settings(BaseSettings):
 
     @field_validator("*", mode="before")
     @classmethod
-    def _report_unreadable_files(cls, value: Any) -> Any:
+    def _report_unreadable_files(cls, value: object) -> object:
         if isinstance(value, UnreadableSecretFile):
             raise PydanticCustomError(
                 "secret_file",
@@ -323,30 +328,31 @@ class Settings(BaseSettings):
 
     @field_validator("log_level", mode="before")
     @classmethod
-    def _upper_log_level(cls, value: Any) -> Any:
+    def _upper_log_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
     @field_validator("imap_port", "imap_ca_file", mode="before")
     @classmethod
-    def _empty_is_unset(cls, value: Any) -> Any:
+    def _empty_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("imap_tls", mode="before")
     @classmethod
-    def _lower_imap_tls(cls, value: Any) -> Any:
+    def _lower_imap_tls(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value
 
     @field_validator("log_format", mode="before")
     @classmethod
-    def _lower_log_format(cls, value: Any) -> Any:
+    def _lower_log_format(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value
 
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
         # URLs may carry a password; repr() ends up in tracebacks and debug output.
         for name, value in super().__repr_args__():
             if isinstance(value, str) and "://" in value:
-                value = mask_url_password(value)
-            yield name, value
+                yield name, mask_url_password(value)
+            else:
+                yield name, value
 
     @property
     def embedded_database(self) -> bool:
@@ -369,11 +375,10 @@ class Settings(BaseSettings):
     def public_summary(self) -> dict[str, Any]:
         """The settings safe to log and show: secrets left out, URL passwords masked."""
         summary: dict[str, Any] = {}
-        for name, value in self.model_dump().items():
-            if isinstance(value, SecretStr) or name in SECRET_FIELDS:
+        for name, dumped in self.model_dump().items():
+            if isinstance(dumped, SecretStr) or name in SECRET_FIELDS:
                 continue
-            if isinstance(value, Path):
-                value = str(value)
+            value = str(dumped) if isinstance(dumped, Path) else dumped
             if isinstance(value, str) and "://" in value:
                 value = mask_url_password(value)
             summary[name] = value

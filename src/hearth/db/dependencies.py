@@ -14,6 +14,7 @@ from hearth.db.vector import VectorSupport
 
 
 async def get_sessions(request: Request) -> Sessions | None:
+    """The app's session factory; None when it has no database to connect to."""
     # async: FastAPI runs a plain ``def`` dependency in a worker thread, on every request.
     sessions: Sessions | None = request.app.state.sessions
     return sessions
@@ -23,6 +24,7 @@ SessionsDep = Annotated[Sessions | None, Depends(get_sessions)]
 
 
 async def get_unit_of_work(sessions: SessionsDep) -> AsyncIterator[UnitOfWork]:
+    """The request's unit of work: committed if the route succeeds, else rolled back."""
     async with unit_of_work(sessions) as unit:
         yield unit
 
@@ -33,6 +35,7 @@ UnitOfWorkDep = Annotated[UnitOfWork, Depends(get_unit_of_work, scope="function"
 
 
 async def get_session(unit: UnitOfWorkDep) -> AsyncSession:
+    """The session of the request's unit of work."""
     return unit.session
 
 
@@ -40,6 +43,7 @@ SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
 async def get_vector_support(request: Request) -> VectorSupport:
+    """Whether this process's database can search vectors, as the app keeps track of it."""
     vector: VectorSupport = request.app.state.vector
     return vector
 

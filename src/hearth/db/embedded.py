@@ -25,6 +25,8 @@ log = get_logger(__name__)
 
 DATABASE_NAME = "hearth"
 SERVER_USER = "postgres"
+# postmaster.pid: pid, data dir, start time, port, socket dir, host, shmem, status.
+_PID_FILE_SOCKET_DIR = 4  # the index of the line naming the socket directory
 
 
 def _sqlalchemy_url(socket_dir: str) -> str:
@@ -104,10 +106,9 @@ class EmbeddedPostgres:
             lines = pid_file.read_text().splitlines()
         except OSError:
             return None
-        # postmaster.pid: pid, data dir, start time, port, socket dir, host, shmem, status.
-        if len(lines) < 5 or not _process_alive(int(lines[0])):
+        if len(lines) <= _PID_FILE_SOCKET_DIR or not _process_alive(int(lines[0])):
             return None
-        return _sqlalchemy_url(lines[4].strip() or str(self.pgdata))
+        return _sqlalchemy_url(lines[_PID_FILE_SOCKET_DIR].strip() or str(self.pgdata))
 
     @staticmethod
     def _ensure_database(socket_dir: str) -> None:
@@ -131,8 +132,8 @@ class EmbeddedNotRunning(StartupError):
 def running_database_url(database_url: str | None, data_dir: Path) -> str:
     """The database a command that starts nothing connects to: ``DATABASE_URL`` if set, else
     the embedded server running under ``data_dir``; ``EmbeddedNotRunning`` saying how to
-    start one. (A second start, perhaps as another user such as root, could take the data
-    directory over from the running server.)"""
+    start one. It starts none itself: a second start, perhaps as another user such as root,
+    could take the data directory over from the running server."""
     if database_url is not None:
         return database_url
     embedded = EmbeddedPostgres(data_dir)
@@ -160,8 +161,8 @@ def start_early(data_dir: Path) -> None:
 
     def run() -> None:
         try:
-            future.set_result(embedded._start_server())
-        except BaseException as exc:  # handed to whoever adopts the start
+            future.set_result(embedded._start_server())  # noqa: SLF001 (the class's own start, begun early)
+        except BaseException as exc:  # noqa: BLE001 (handed to whoever adopts the start)
             future.set_exception(exc)
 
     _early_starts[embedded.data_dir] = future

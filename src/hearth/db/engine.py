@@ -94,7 +94,7 @@ async def connect_with_retry(engine: AsyncEngine, *, attempts: int, delay: float
                     row = (await connection.execute(_VERSION_QUERY)).one()
     except (SQLAlchemyError, OSError) as exc:
         reason = error_reason(exc)
-        log.error("db_connect_failed", attempts=attempts, database=location, reason=reason)
+        log.error("db_connect_failed", attempts=attempts, database=location, reason=reason)  # noqa: TRY400 (expected; the reason says why)
         raise StartupError(
             f"Cannot connect to PostgreSQL at {location} after {attempts} attempts: {reason}"
         ) from None

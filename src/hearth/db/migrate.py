@@ -85,7 +85,7 @@ async def upgrade_to_head(engine: AsyncEngine) -> str | None:
         async with engine.begin() as connection:
             after = await connection.run_sync(_upgrade)
     except SQLAlchemyError as exc:
-        log.error("migrations_failed", exc_info=True)
+        log.exception("migrations_failed")
         raise StartupError(f"Database migration failed: {error_reason(exc)}") from None
     except CommandError as exc:  # e.g. a database migrated by a newer Hearth
         raise StartupError(

@@ -68,5 +68,5 @@ async def unit_of_work(sessions: Sessions | None) -> AsyncIterator[UnitOfWork]:
         if not is_unavailable(exc):
             raise
         raise DatabaseUnavailable(f"The database is unavailable: {error_reason(exc)}.") from None
-    for action in unit._after_commit:
+    for action in unit._after_commit:  # noqa: SLF001 (the unit's own module runs its actions)
         await action()

@@ -50,7 +50,7 @@ class VectorSupport:
         self._available = False
         self._checked_at: float | None = None
 
-    def known(self, available: bool) -> None:
+    def known(self, *, available: bool) -> None:
         """Record what start-up (or a migration) just found."""
         self._available, self._checked_at = available, time.monotonic()
 
@@ -60,7 +60,7 @@ class VectorSupport:
             self._checked_at is None or time.monotonic() - self._checked_at >= self.RECHECK_SECONDS
         )
         if not self._available and stale:
-            self.known(await connection.run_sync(has_vector_column))
+            self.known(available=await connection.run_sync(has_vector_column))
         return self._available
 
 
@@ -92,6 +92,7 @@ def enable_vector_search(connection: Connection) -> bool:
 
 
 def index_name(dimensions: int) -> str:
+    """The name of the HNSW index for vectors of ``dimensions``."""
     return f"{INDEX_PREFIX}{dimensions}"
 
 

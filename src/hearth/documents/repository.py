@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from hearth.models import Document
 
-_table = cast(Table, Document.__table__)
+_table = cast("Table", Document.__table__)
 # Every column but the vector, which may not exist (a server without pgvector).
 _COLUMNS = (
     Document.id,
@@ -36,10 +36,12 @@ async def insert_documents(
 
 
 async def get(session: AsyncSession, document_id: int) -> Row[Any] | None:
+    """One document's columns, its vector left out; None if there is no such document."""
     return (await session.execute(select(*_COLUMNS).where(Document.id == document_id))).first()
 
 
 async def count_pending(session: AsyncSession) -> int:
+    """How many documents wait to be embedded."""
     statement = select(func.count()).select_from(Document).where(Document.embedded_at.is_(None))
     return int((await session.execute(statement)).scalar_one())
 
@@ -65,7 +67,7 @@ async def nearest(
     )
     # The size is an int, not user text; every value is a bound parameter.
     statement = text(
-        f"SELECT id, text, metadata, 1 - ({vector} <=> CAST(:query AS vector({size}))) AS score "  # noqa: S608
+        f"SELECT id, text, metadata, 1 - ({vector} <=> CAST(:query AS vector({size}))) AS score "  # noqa: S608 (ints and bound parameters only)
         f"FROM documents WHERE embedding_dim = {size} AND embedding_model = :model "
         f"ORDER BY {vector} <=> CAST(:query AS vector({size})) LIMIT :k"
     )
@@ -76,7 +78,7 @@ async def nearest(
 
 
 def vector_literal(values: Sequence[float]) -> str:
-    """pgvector's text form, ``[1.0,2.5]``."""
+    """The text form pgvector reads, ``[1.0,2.5]``."""
     return "[" + ",".join(repr(float(value)) for value in values) + "]"
 
 
@@ -96,6 +98,7 @@ async def claim_pending(connection: AsyncConnection, limit: int) -> Sequence[Any
 async def store_embeddings(
     connection: AsyncConnection, ids: Sequence[int], vectors: Sequence[list[float]], model: str
 ) -> None:
+    """Store each document's vector, its size and the model, and clear any failure."""
     statement = (
         update(_table)
         .where(_table.c.id == bindparam("document_id"))
@@ -117,4 +120,5 @@ async def store_embeddings(
 
 
 async def record_failure(connection: AsyncConnection, ids: Sequence[int], reason: str) -> None:
+    """Record why embedding ``ids`` failed; they stay pending."""
     await connection.execute(update(_table).where(_table.c.id.in_(ids)).values(error=reason))

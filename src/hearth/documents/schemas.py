@@ -15,6 +15,8 @@ MAX_RESULTS = 50
 
 
 class DocumentIn(BaseModel):
+    """A document to store: its text and any JSON metadata."""
+
     text: str = Field(min_length=1, max_length=MAX_TEXT_CHARS)
     metadata: dict[str, Any] = Field(default_factory=dict)
 
@@ -34,6 +36,8 @@ class DocumentIn(BaseModel):
 
 
 class DocumentBatchIn(BaseModel):
+    """Documents to store at once, embedded by one task."""
+
     documents: list[DocumentIn] = Field(min_length=1, max_length=MAX_BATCH)
 
 
@@ -50,6 +54,8 @@ class DocumentsAccepted(BaseModel):
 
 
 class DocumentOut(BaseModel):
+    """A stored document and whether the worker has embedded it yet."""
+
     id: int
     text: str
     metadata: dict[str, Any]
@@ -61,6 +67,8 @@ class DocumentOut(BaseModel):
 
 
 class SearchHit(BaseModel):
+    """A document found, with its similarity to the query."""
+
     id: int
     text: str
     metadata: dict[str, Any]
@@ -68,6 +76,8 @@ class SearchHit(BaseModel):
 
 
 class SearchResults(BaseModel):
+    """The documents nearest in meaning to a query, best first."""
+
     query: str
     model: str
     results: list[SearchHit]

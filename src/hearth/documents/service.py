@@ -47,6 +47,8 @@ class SearchUnavailable(HearthError):
 
 
 class DocumentNotFound(HearthError):
+    """There is no document with that id: 404."""
+
     status_code = 404
 
 
@@ -84,7 +86,7 @@ async def get(session: AsyncSession, document_id: int) -> DocumentOut:
     )
 
 
-async def search(
+async def search(  # noqa: PLR0913, PLR0917 (the resources its callers hold, then the query)
     session: AsyncSession,
     support: vector.VectorSupport,
     llm: LLMAdapter,

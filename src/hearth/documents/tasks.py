@@ -35,17 +35,17 @@ MAX_BACKOFF_SECONDS = 600
 
 
 @worker_ready.connect  # type: ignore[untyped-decorator]
-def _embed_what_waits(sender: Any, **kwargs: Any) -> None:
+def _embed_what_waits(sender: Any, **_kwargs: object) -> None:  # noqa: ANN401 (Celery is untyped: the worker's consumer)
     """A starting worker asks for one embedding run: documents stored while the queue was
     down (or while no worker ran) get embedded without anyone adding another."""
     try:
         sender.app.send_task(service.EMBED_TASK)
-    except Exception as exc:  # the broker went away again; the next document will do it
+    except Exception as exc:  # noqa: BLE001 (the broker went away again; the next document will do it)
         log.warning("documents_sweep_not_sent", reason=first_line(exc))
 
 
 @shared_task(name=service.EMBED_TASK, bind=True, max_retries=MAX_RETRIES)  # type: ignore[untyped-decorator]
-def embed_documents(self: Any) -> dict[str, int]:
+def embed_documents(self: Any) -> dict[str, int]:  # noqa: ANN401 (Celery is untyped: the bound task)
     """Embed every pending document with the embedding model in force."""
     settings: Settings = self.app.conf.hearth_settings
     try:

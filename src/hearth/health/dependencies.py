@@ -11,6 +11,7 @@ from hearth.health.service import HealthService
 
 
 async def get_health(request: Request) -> HealthService:
+    """The health checks the app was started with."""
     # async: FastAPI runs a plain ``def`` dependency in a worker thread, on every request.
     health: HealthService = request.app.state.health
     return health
@@ -20,6 +21,7 @@ HealthDep = Annotated[HealthService, Depends(get_health)]
 
 
 async def get_readiness(request: Request) -> Readiness:
+    """The readiness decision the app was started with."""
     readiness: Readiness = request.app.state.readiness
     return readiness
 

@@ -58,10 +58,12 @@ class HealthService:
 
     @property
     def names(self) -> list[str]:
+        """Every registered check's name, in the order registered."""
         return list(self._checks)
 
     @property
     def critical_names(self) -> list[str]:
+        """The checks whose failure makes the status ``down``."""
         return [name for name, entry in self._checks.items() if entry.critical]
 
     async def run(self, names: Iterable[str] | None = None) -> dict[str, CheckResult]:

@@ -59,13 +59,16 @@ class UnconfiguredLLM(LLMAdapter):
     """Stands in when no endpoint is set: AI features are off, by choice."""
 
     async def check(self) -> CheckResult:
+        """``unconfigured``, saying where to set the endpoint."""
         return CheckResult(
             status="unconfigured",
             detail="no LLM endpoint: set it on the config page or in LLM_ENDPOINT",
         )
 
-    async def chat(self, messages: list[ChatMessage], *, model: str) -> str:
+    async def chat(self, messages: list[ChatMessage], *, model: str) -> str:  # noqa: ARG002 (the interface's signature)
+        """Always ``LLMUnavailable``: there is no server to ask."""
         raise LLMUnavailable(_UNCONFIGURED)
 
-    async def embed(self, texts: list[str], *, model: str) -> list[list[float]]:
+    async def embed(self, texts: list[str], *, model: str) -> list[list[float]]:  # noqa: ARG002 (the interface's signature)
+        """Always ``LLMUnavailable``: there is no server to ask."""
         raise LLMUnavailable(_UNCONFIGURED)

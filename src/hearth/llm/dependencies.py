@@ -12,6 +12,7 @@ from hearth.llm.provider import LLMChoice, LLMProvider
 
 
 async def get_llm_provider(request: Request) -> LLMProvider:
+    """The LLM provider the app was started with."""
     provider: LLMProvider = request.app.state.llm
     return provider
 
@@ -20,6 +21,7 @@ LLMProviderDep = Annotated[LLMProvider, Depends(get_llm_provider)]
 
 
 async def get_llm(provider: LLMProviderDep, values: RuntimeValuesDep) -> LLMAdapter:
+    """The LLM adapter for the runtime values in force."""
     return provider.adapter(LLMChoice.of(values))
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import textwrap
 import time
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -38,11 +39,11 @@ class LLMServer:
         self.auth_headers = auth_headers or {}
         self.params = params or {}
 
-    async def get_json(self, url: str, *, within: float) -> Any:
+    async def get_json(self, url: str, *, within: float) -> object:
         """The JSON answer to ``GET url``; ``LLMUnavailable`` saying why there is none."""
         return await self._request("GET", url, within=within)
 
-    async def post_json(self, url: str, body: dict[str, Any], *, within: float) -> Any:
+    async def post_json(self, url: str, body: dict[str, Any], *, within: float) -> object:
         """The JSON answer to ``POST url`` with ``body``; ``LLMUnavailable`` saying why not."""
         return await self._request("POST", url, within=within, body=body)
 
@@ -63,7 +64,7 @@ class LLMServer:
 
     async def _request(
         self, method: str, url: str, *, within: float, body: dict[str, Any] | None = None
-    ) -> Any:
+    ) -> object:
         try:
             response = await self.client.request(
                 method,
@@ -93,7 +94,7 @@ class LLMServer:
             raise LLMUnavailable(
                 f"{self.location} refused {refused} (HTTP {status}); check LLM_API_KEY"
             )
-        if status != 200:
+        if status != HTTPStatus.OK:
             raise LLMUnavailable(f"{shown(url)} answered HTTP {status}{_server_error(response)}")
         try:
             return response.json()
@@ -110,9 +111,9 @@ def shown(url: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
 
 
-def field(payload: Any, path: tuple[str | int, ...], *, url: str) -> Any:
+def field(payload: object, path: tuple[str | int, ...], *, url: str) -> object:
     """``payload[path[0]][path[1]]…``, or ``LLMUnavailable`` naming what is missing."""
-    value = payload
+    value: Any = payload  # JSON of any shape: each step is tried, and a wrong one reported
     for key in path:
         try:
             value = value[key]
@@ -124,7 +125,7 @@ def field(payload: Any, path: tuple[str | int, ...], *, url: str) -> Any:
     return value
 
 
-def text(payload: Any, path: tuple[str | int, ...], *, url: str) -> str:
+def text(payload: object, path: tuple[str | int, ...], *, url: str) -> str:
     """The string at ``path`` in ``payload``; ``LLMUnavailable`` if there is none."""
     value = field(payload, path, url=url)
     if not isinstance(value, str):
@@ -132,7 +133,7 @@ def text(payload: Any, path: tuple[str | int, ...], *, url: str) -> str:
     return value
 
 
-def vectors(raw: Any, count: int, *, url: str) -> list[list[float]]:
+def vectors(raw: object, count: int, *, url: str) -> list[list[float]]:
     """``raw`` checked to be ``count`` vectors of numbers, all of one length."""
     if not isinstance(raw, list):
         raise LLMUnavailable(f"{shown(url)} answered no list of embeddings")
@@ -151,7 +152,7 @@ def vectors(raw: Any, count: int, *, url: str) -> list[list[float]]:
     return result
 
 
-def _is_vector(raw: Any) -> bool:
+def _is_vector(raw: object) -> bool:
     return (
         isinstance(raw, list)
         and bool(raw)

@@ -4,7 +4,6 @@ Azure OpenAI's deployments."""
 from __future__ import annotations
 
 import re
-from typing import Any
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import httpx
@@ -101,12 +100,12 @@ class OpenAICompatibleAdapter(LLMAdapter):
             _by_index(http.field(payload, ("data",), url=url), url), len(texts), url=url
         )
 
-    def _body(self, model: str, **fields: Any) -> dict[str, Any]:
+    def _body(self, model: str, **fields: object) -> dict[str, object]:
         # An Azure deployment has its model; naming another one is at best ignored.
         return fields if self.deployment else {"model": model, **fields}
 
 
-def _by_index(items: Any, url: str) -> list[Any]:
+def _by_index(items: object, url: str) -> list[object]:
     """The ``embedding`` of each item of OpenAI's ``data`` list, sorted by ``index`` (the
     API does not promise the order); items without an index keep their place."""
     if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):

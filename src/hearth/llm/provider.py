@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 
 
 class LLMChoice(NamedTuple):
+    """Which LLM server to talk to: the API it speaks and its endpoint."""
+
     provider: str
     endpoint: str
 

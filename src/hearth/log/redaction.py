@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any
 
 from structlog.typing import EventDict, WrappedLogger
 
@@ -14,7 +13,7 @@ MASK = "***"
 
 # A value is masked whole when its key contains one of these words, at any depth.
 SENSITIVE_KEY = re.compile(
-    r"token|secret|password|passwd|key|credential|authorization|cookie", re.I
+    r"token|secret|password|passwd|key|credential|authorization|cookie", re.IGNORECASE
 )
 
 # Shorter values would mask ordinary words all over the logs; the mask itself must also be
@@ -42,10 +41,13 @@ class Redactor:
         usable = sorted({s for s in secrets if len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True)
         self._pattern = re.compile("|".join(map(re.escape, usable))) if usable else None
 
-    def __call__(self, logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
+    def __call__(
+        self, _logger: WrappedLogger, _method_name: str, event_dict: EventDict
+    ) -> EventDict:
+        """The event with every secret in it masked."""
         return {self.scrub_text(str(k)): self._redact(k, v) for k, v in event_dict.items()}
 
-    def _redact(self, key: Any, value: Any) -> Any:
+    def _redact(self, key: object, value: object) -> object:
         # A yes/no (``session_cookie_secure``, ``mcp_token_set``) tells nothing secret.
         if (
             isinstance(key, str)
@@ -56,7 +58,7 @@ class Redactor:
             return MASK
         return self.redact_value(value)
 
-    def redact_value(self, value: Any) -> Any:
+    def redact_value(self, value: object) -> object:
         """Mask secrets inside one value (recursing into containers)."""
         if isinstance(value, str):
             return self.scrub_text(value)

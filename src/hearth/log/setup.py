@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Iterable
-from typing import Any, TextIO
+from typing import TextIO
 
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
@@ -37,7 +37,9 @@ class _AddService:
     def __init__(self, service: str) -> None:
         self.service = service
 
-    def __call__(self, logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
+    def __call__(
+        self, _logger: WrappedLogger, _method_name: str, event_dict: EventDict
+    ) -> EventDict:
         event_dict.setdefault("service", self.service)
         return event_dict
 
@@ -103,7 +105,7 @@ def configure_logging(
         routed.propagate = True
     for name, quiet_level in _QUIET_LOGGERS.items():
         logging.getLogger(name).setLevel(max(quiet_level, root.level))
-    logging.captureWarnings(True)
+    logging.captureWarnings(capture=True)
 
     structlog.configure(
         # filter_by_level first: a DEBUG line below the level costs a lookup, not a render.
@@ -118,7 +120,7 @@ def configure_logging(
     )
 
 
-def get_logger(name: str | None = None, **initial: Any) -> structlog.stdlib.BoundLogger:
+def get_logger(name: str | None = None, **initial: object) -> structlog.stdlib.BoundLogger:
     """A structlog logger; ``initial`` values are bound to every line it writes. Typed as
     the ``BoundLogger`` that ``configure_logging`` sets up, so log calls are type-checked."""
     return structlog.stdlib.get_logger(name, **initial)

@@ -22,7 +22,11 @@ if TYPE_CHECKING:
 
 
 class MailCheck(Protocol):
-    async def check(self) -> CheckResult: ...
+    """One way in to the mailbox, checked on its own."""
+
+    async def check(self) -> CheckResult:
+        """``ok``, or ``unreachable`` saying why; never raises."""
+        ...
 
 
 class Incomplete:
@@ -52,7 +56,7 @@ class MailAdapter:
     configured, so a Hearth without Gmail never builds an HTTP client for it.
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 (the mail settings, keyword-only)
         self,
         http_client: Callable[[], httpx.AsyncClient],
         *,

@@ -4,6 +4,7 @@ Google's token endpoint, which proves the client credentials and the grant are s
 from __future__ import annotations
 
 import time
+from http import HTTPStatus
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -16,6 +17,7 @@ if TYPE_CHECKING:  # httpx is imported when Gmail is checked, not when Hearth st
 
 GOOGLE_TOKEN_URL = "https://oauth2.googleapis.com/token"  # noqa: S105 (a URL, not a secret)
 GOOGLE_CLIENT_SUFFIX = ".apps.googleusercontent.com"
+SHOWN_CHARS = 4  # of a client id in a detail, at each end
 TIMEOUT_SECONDS = 5.0
 
 VARIABLES = ("GMAIL_CLIENT_ID", "GMAIL_CLIENT_SECRET", "GMAIL_REFRESH_TOKEN")
@@ -31,16 +33,16 @@ HOW_TO_RENEW = (
 def short_client_id(client_id: str) -> str:
     """``1234…apps.googleusercontent.com``: enough to tell clients apart in a detail."""
     if client_id.endswith(GOOGLE_CLIENT_SUFFIX):
-        return f"{client_id[:4]}…{GOOGLE_CLIENT_SUFFIX[1:]}"
-    if len(client_id) <= 8:
+        return f"{client_id[:SHOWN_CHARS]}…{GOOGLE_CLIENT_SUFFIX[1:]}"
+    if len(client_id) <= 2 * SHOWN_CHARS:
         return client_id
-    return f"{client_id[:4]}…{client_id[-4:]}"
+    return f"{client_id[:SHOWN_CHARS]}…{client_id[-SHOWN_CHARS:]}"
 
 
 class GmailOAuthAdapter:
     """Refreshes an OAuth access token for Gmail; ``client`` makes the request."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 (the Gmail settings, then how to reach Google)
         self,
         client: httpx.AsyncClient,
         client_id: str,
@@ -70,7 +72,7 @@ class GmailOAuthAdapter:
         redactor = Redactor([self._client_secret, self._refresh_token])
         return CheckResult.timed(status, redactor.scrub_text(detail), started)
 
-    async def _refresh(self) -> tuple[CheckStatus, str]:
+    async def _refresh(self) -> tuple[CheckStatus, str]:  # noqa: PLR0911 (one return per outcome)
         form = {
             "grant_type": "refresh_token",
             "client_id": self.client_id,
@@ -104,7 +106,7 @@ class GmailOAuthAdapter:
             )
         if error := body.get("error"):
             return "unreachable", self._refusal(str(error), body.get("error_description"))
-        if response.status_code != 200:
+        if response.status_code != HTTPStatus.OK:
             return "unreachable", f"{self.location} answered HTTP {response.status_code}"
         if not isinstance(body.get("access_token"), str) or not body["access_token"]:
             return "unreachable", f"{self.location} answered without an access_token"

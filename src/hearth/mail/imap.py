@@ -47,7 +47,7 @@ class ImapAdapter:
     default), ``starttls`` or ``none`` (port 143). ``ca_file`` adds trust in a private CA;
     certificates are always verified."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 (the IMAP settings, keyword-only past the login)
         self,
         host: str,
         user: str,
@@ -125,7 +125,7 @@ class ImapAdapter:
         with contextlib.suppress(imaplib.IMAP4.error, OSError):
             connection.logout()
 
-    def _reason(self, exc: BaseException) -> str:
+    def _reason(self, exc: BaseException) -> str:  # noqa: PLR0911 (one return per kind of failure)
         where = self.location
         if isinstance(exc, _LoginRefused):
             return (
@@ -157,7 +157,8 @@ class ImapAdapter:
 
 
 def _text(exc: BaseException) -> str:
-    """imaplib's errors carry the server's bytes: ``b'[AUTHENTICATIONFAILED] ...'``."""
+    """The server's words in an imaplib error, which carries them as bytes
+    (``b'[AUTHENTICATIONFAILED] ...'``)."""
     message = exc.args[0] if exc.args else ""
     if isinstance(message, bytes):
         message = message.decode("utf-8", "replace")

@@ -37,6 +37,7 @@ class BearerTokenGuard:
         self._token = token.encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Let an HTTP request through only with the token; pass anything else straight on."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return

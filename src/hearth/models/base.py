@@ -16,4 +16,6 @@ NAMING_CONVENTION = {
 
 
 class Base(DeclarativeBase):
+    """The base of every model: one ``MetaData`` with the naming convention."""
+
     metadata = MetaData(naming_convention=NAMING_CONVENTION)

@@ -15,6 +15,8 @@ from hearth.models.base import Base
 
 
 class Document(Base):
+    """The ``documents`` table: text, metadata, and the vector once the worker has made it."""
+
     __tablename__ = "documents"
     __table_args__ = (
         # The worker's queue of work: documents not embedded yet, oldest first.

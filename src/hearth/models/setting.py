@@ -11,6 +11,8 @@ from hearth.models.base import Base
 
 
 class Setting(Base):
+    """The ``settings`` table: the stored runtime values, one row per key."""
+
     __tablename__ = "settings"
 
     id: Mapped[int] = mapped_column(Identity(), primary_key=True)

@@ -11,6 +11,8 @@ from hearth.models.base import Base
 
 
 class WorkerHeartbeat(Base):
+    """The ``worker_heartbeats`` table: one row per worker host, rewritten while it runs."""
+
     __tablename__ = "worker_heartbeats"
 
     hostname: Mapped[str] = mapped_column(String(255), primary_key=True)

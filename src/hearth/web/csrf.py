@@ -17,6 +17,8 @@ FIELD = "csrf_token"
 
 
 class CsrfError(HearthError):
+    """The CSRF token is missing or does not match the session's: 403."""
+
     status_code = 403
 
 

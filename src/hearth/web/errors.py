@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from http import HTTPStatus
 from typing import Any
 
 import structlog
@@ -48,9 +49,9 @@ def error_response(
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     detail = str(exc.detail)
-    if exc.status_code == 404 and detail == "Not Found":
+    if exc.status_code == HTTPStatus.NOT_FOUND and detail == "Not Found":
         detail = f"Nothing at {request.method} {request.url.path}"
-    elif exc.status_code == 405:
+    elif exc.status_code == HTTPStatus.METHOD_NOT_ALLOWED:
         detail = f"{request.method} is not allowed on {request.url.path}"
     return await _respond(request, exc.status_code, detail, exc.headers)
 
@@ -69,7 +70,7 @@ async def _respond(
     return response
 
 
-async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     # Inputs are left out: they may hold a password someone typed into the wrong field.
     errors = [

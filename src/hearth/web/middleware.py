@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from http import HTTPStatus
 
 import structlog
 from starlette.requests import Request
@@ -52,6 +53,7 @@ class RequestContextMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Track an HTTP request from start to finish; pass anything else straight on."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -82,7 +84,8 @@ class RequestContextMiddleware:
                     await response(scope, receive, send_with_id)
             finally:
                 duration_ms = round((time.perf_counter() - started) * 1000, 2)
-                emit = log.debug if path in _PROBE_PATHS and status < 500 else log.info
+                quiet = path in _PROBE_PATHS and status < HTTPStatus.INTERNAL_SERVER_ERROR
+                emit = log.debug if quiet else log.info
                 emit(
                     "request_finished",
                     method=method,

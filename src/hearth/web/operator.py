@@ -35,6 +35,7 @@ def start_operator_session(request: Request) -> None:
 
 
 async def require_operator(request: Request) -> None:
+    """Let the request through only from the operator's session; else ``NotLoggedIn``."""
     if not is_operator(request):
         raise NotLoggedIn(request.url.path)
 

@@ -10,6 +10,7 @@ from hearth.worker.queue import TaskQueue
 
 
 async def get_queue(request: Request) -> TaskQueue:
+    """The task queue the app was started with."""
     queue: TaskQueue = request.app.state.queue
     return queue
 

@@ -27,7 +27,7 @@ class HeartbeatStep(bootsteps.StartStopStep):  # type: ignore[misc]
 
     requires: ClassVar[set[str]] = {"celery.worker.components:Timer"}
 
-    def __init__(self, worker: Any, **kwargs: Any) -> None:
+    def __init__(self, worker: Any, **kwargs: object) -> None:  # noqa: ANN401 (Celery is untyped: its WorkController)
         super().__init__(worker, **kwargs)
         app = worker.app
         self.interval: float = app.conf.hearth_heartbeat_seconds
@@ -35,11 +35,13 @@ class HeartbeatStep(bootsteps.StartStopStep):  # type: ignore[misc]
         self.started_at = datetime.now(UTC)
         self.timer_ref: Any = None
 
-    def start(self, worker: Any) -> None:
+    def start(self, worker: Any) -> None:  # noqa: ANN401 (Celery is untyped: its WorkController)
+        """Write a heartbeat now, then one every interval on the worker's timer."""
         self._write(worker)
         self.timer_ref = worker.timer.call_repeatedly(self.interval, self._write, (worker,))
 
-    def stop(self, worker: Any) -> None:
+    def stop(self, worker: Any) -> None:  # noqa: ANN401 (Celery is untyped: its WorkController)
+        """Stop the heartbeats and remove this worker's row, if the database is still there."""
         if self.timer_ref is not None:
             self.timer_ref.cancel()
         try:
@@ -49,7 +51,7 @@ class HeartbeatStep(bootsteps.StartStopStep):  # type: ignore[misc]
             pass  # the database is gone too; the row goes stale and stops counting
         self.engine.dispose()
 
-    def _write(self, worker: Any) -> None:
+    def _write(self, worker: Any) -> None:  # noqa: ANN401 (Celery is untyped: its WorkController)
         try:
             with self.engine.begin() as connection:
                 repository.beat(connection, worker.hostname, worker.concurrency, self.started_at)

@@ -10,5 +10,5 @@ MISSED_BEATS = 3
 
 
 def node_name() -> str:
-    """This host's worker name, as its heartbeat records it."""
+    """The name of this host's worker, as its heartbeat records it."""
     return f"hearth@{socket.gethostname()}"

@@ -35,6 +35,8 @@ class QueueUnavailable(HearthError):
 
 @dataclass
 class PendingTask:
+    """A task to send by name, with its arguments and the id it will have."""
+
     name: str
     args: tuple[Any, ...] = ()
     kwargs: dict[str, Any] = field(default_factory=dict)
@@ -52,6 +54,7 @@ class TaskQueue:
 
     @property
     def app(self) -> Celery:
+        """The Celery app, built on first use; ``QueueUnavailable`` without a database."""
         if self._app is None:
             if self._build is None:
                 raise QueueUnavailable(
@@ -89,7 +92,7 @@ class TaskQueue:
 
         try:
             await asyncio.wait_for(asyncio.to_thread(publish), SEND_TIMEOUT_SECONDS)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 (any failure here means the broker is away)
             # Celery, kombu and redis-py raise many kinds of errors for one cause: the broker
             # (or the result backend) is not there. None of them may become a 500.
             reason = _reason(exc)
@@ -115,7 +118,7 @@ class TaskQueue:
 
         try:
             return await asyncio.wait_for(asyncio.to_thread(read), SEND_TIMEOUT_SECONDS)
-        except Exception as exc:  # as in send(): whatever the library, the backend is away
+        except Exception as exc:  # noqa: BLE001 (as in send(): whatever the library, the backend is away)
             reason = _reason(exc)
             raise QueueUnavailable(
                 f"Task results are unavailable ({reason}).", reason=reason

@@ -12,13 +12,15 @@ from hearth.worker.schemas import TaskAccepted, TaskState
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 
+MAX_PING_DELAY_SECONDS = 60
+
 
 @router.post("/ping", status_code=status.HTTP_202_ACCEPTED, response_model=TaskAccepted)
 async def start_ping(queue: QueueDep, delay_seconds: float = 0.0) -> TaskAccepted:
     """Queue the ``ping`` task; 503 with the reason when the queue is down (then nothing
     was queued)."""
-    if not 0 <= delay_seconds <= 60:
-        raise HTTPException(422, "delay_seconds must be between 0 and 60")
+    if not 0 <= delay_seconds <= MAX_PING_DELAY_SECONDS:
+        raise HTTPException(422, f"delay_seconds must be between 0 and {MAX_PING_DELAY_SECONDS}")
     return TaskAccepted(id=await service.start_ping(queue, delay_seconds))
 
 

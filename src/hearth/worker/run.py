@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from celery.signals import setup_logging
 
 from hearth.config.settings import Settings
@@ -18,7 +16,7 @@ log = get_logger(__name__)
 
 
 @setup_logging.connect  # type: ignore[untyped-decorator]
-def _keep_hearth_logging(**kwargs: Any) -> None:
+def _keep_hearth_logging(**_kwargs: object) -> None:
     """Connected, so Celery leaves logging alone: its lines go through Hearth's redacting
     pipeline, configured before the worker starts."""
 

@@ -8,6 +8,8 @@ from pydantic import BaseModel, Field
 
 
 class TaskAccepted(BaseModel):
+    """A task queued: GET /tasks/{id} follows it."""
+
     id: str
     state: str = "PENDING"
 

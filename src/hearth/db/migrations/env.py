@@ -23,8 +23,14 @@ FOREIGN_TABLE_PREFIXES = ("kombu_", "celery_")
 
 
 def include_object(
-    obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
+    obj: object,
+    name: str | None,
+    type_: str,
+    reflected: bool,  # noqa: FBT001 (Alembic's callback signature, called positionally)
+    compare_to: object,
 ) -> bool:
+    """Whether autogenerate compares ``obj``: not other programs' tables, nor what
+    pgvector brings."""
     if type_ == "table" and reflected and compare_to is None and name:
         return not name.startswith(FOREIGN_TABLE_PREFIXES)
     # What pgvector brings is managed by hearth.db.vector, not by migrations: the column
@@ -46,6 +52,7 @@ def _url_from_environment() -> str:
 
 
 def run_offline() -> None:
+    """Write the migrations out as SQL for ``DATABASE_URL`` (``alembic upgrade --sql``)."""
     context.configure(
         url=_url_from_environment(), target_metadata=target_metadata, literal_binds=True
     )
@@ -54,6 +61,7 @@ def run_offline() -> None:
 
 
 def run_online() -> None:
+    """Migrate over the connection Hearth passes, else over one to ``DATABASE_URL``."""
     connection = context.config.attributes.get("connection")
     if connection is not None:
         context.configure(
