@@ -26,7 +26,7 @@ from hearth.config.allowlist import ALLOWLIST, InvalidValue
 from hearth.kit.urls import mask_url_password, normalize_database_url, split_url
 
 # Written into .env.example so that copying the example without editing it is refused.
-SECRET_KEY_PLACEHOLDER = "replace-me-with-the-output-of-hearth-init-0000000000"  # noqa: S105
+SECRET_KEY_PLACEHOLDER = "replace-me-with-the-output-of-hearth-init-0000000000"  # noqa: S105 (a placeholder, refused as a key)
 SECRET_KEY_MIN_LENGTH = 32
 MCP_TOKEN_MIN_LENGTH = 16
 DEFAULT_SECRETS_DIR = Path("/run/secrets")

@@ -22,7 +22,7 @@ _ALIVE = (
     f"SELECT hostname, {_AGE} FROM worker_heartbeats "  # noqa: S608 (a constant, no input)
     f"WHERE {_AGE} < %(window)s ORDER BY hostname"
 )
-_AGE_OF = f"SELECT {_AGE} FROM worker_heartbeats WHERE hostname = %(hostname)s"  # noqa: S608
+_AGE_OF = f"SELECT {_AGE} FROM worker_heartbeats WHERE hostname = %(hostname)s"  # noqa: S608 (a constant, no input)
 _BEAT = (
     "INSERT INTO worker_heartbeats (hostname, pid, concurrency, started_at, seen_at) "
     "VALUES (%(hostname)s, %(pid)s, %(concurrency)s, %(started_at)s, now()) "
