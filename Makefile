@@ -41,7 +41,7 @@ browser: ## make sure Chromium is installed for the browser tests (apt-get as ro
 	@scripts/ensure-chromium.sh
 
 screenshots: .venv/.synced browser ## refresh docs/dashboard.png and docs/config.png from the browser tests
-	HEARTH_SCREENSHOT_DIR=docs $(RUN) pytest -q tests/test_browser.py -k operator_console
+	HEARTH_SCREENSHOT_DIR=docs $(RUN) pytest -q tests/web/test_browser.py -k operator_console
 
 lint: .venv/.synced ## ruff check and ruff format --check
 	$(RUN) ruff check .

@@ -26,10 +26,10 @@ from kubernetes_validate.utils import latest_version
 from hearth.config.loader import load_settings
 from hearth.config.settings import SECRET_KEY_PLACEHOLDER
 from hearth.errors import StartupError
+from tests.support.paths import ROOT
 from tests.support.process import HEARTH, clean_environment
 from tests.support.services import free_port
 
-ROOT = Path(__file__).resolve().parents[1]
 CHART = ROOT / "deploy" / "helm" / "hearth"
 KUSTOMIZE = ROOT / "deploy" / "kubernetes"
 RELEASE, NAMESPACE = "hearth", "home"

@@ -13,6 +13,7 @@ import pytest
 
 from hearth.config.loader import load_settings
 from hearth.version import hearth_version
+from tests.support.paths import ROOT
 from tests.support.process import HEARTH, clean_environment, hearth_server, run_hearth
 from tests.support.services import REDIS_URL, free_port
 from tests.support.worker import hearth_worker
@@ -136,12 +137,11 @@ def test_the_console_script_is_installed() -> None:
 
 def test_requirements_txt_matches_the_lock() -> None:
     """requirements.txt is exported from uv.lock (`make requirements`); it must not drift."""
-    root = Path(__file__).parents[1]
     from tests.support.users import uv_executable
 
     exported = subprocess.run(
         [uv_executable(), "export", "--locked", "--no-dev", "--no-emit-project", "--quiet"],
-        cwd=root,
+        cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=120,
@@ -151,6 +151,6 @@ def test_requirements_txt_matches_the_lock() -> None:
     def pins(text: str) -> list[str]:
         return [line for line in text.splitlines() if line and not line.startswith("#")]
 
-    assert pins(exported) == pins((root / "requirements.txt").read_text()), (
+    assert pins(exported) == pins((ROOT / "requirements.txt").read_text()), (
         "run `make requirements`"
     )

@@ -27,9 +27,8 @@ from hearth.db.migrate import (
 from hearth.errors import StartupError
 from hearth.log import configure_logging
 from hearth.models import Setting
+from tests.support.paths import ROOT
 from tests.support.services import free_port
-
-ROOT = Path(__file__).parents[1]
 
 
 async def test_migrations_create_the_settings_table(engine: AsyncEngine) -> None:

@@ -18,8 +18,8 @@ from urllib.parse import unquote
 import pytest
 
 from hearth import cli
+from tests.support.paths import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 PAGES = sorted([ROOT / "README.md", *(ROOT / "docs").glob("*.md")])
 
 # Fenced blocks whose lines are shell commands; others (text, json, yaml …) are output or

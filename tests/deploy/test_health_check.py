@@ -15,13 +15,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.paths import ROOT
 from tests.support.process import clean_environment, hearth_server
 from tests.support.services import REDIS_URL, free_port, serving
 from tests.support.worker import hearth_worker
 
 pytestmark = pytest.mark.process
 
-SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "health-check.sh"
+SCRIPT = ROOT / "scripts" / "health-check.sh"
 
 
 def _check(*args: str) -> subprocess.CompletedProcess[str]:

@@ -18,6 +18,7 @@ from hearth.config.settings import Settings
 from hearth.config.urls import normalize_database_url
 from hearth.db.engine import create_engine
 from tests.conftest import create_database, drop_database
+from tests.support.paths import ROOT
 from tests.support.process import (
     HEARTH,
     TEST_SECRET_KEY,
@@ -29,7 +30,6 @@ from tests.support.services import POSTGRES_ADMIN_URL, free_port
 
 pytestmark = pytest.mark.process
 
-ROOT = Path(__file__).resolve().parent.parent
 BACKUP = ROOT / "scripts" / "backup-config.sh"
 SAVED = {"llm_model": "qwen2.5:7b", "event_date": "2026-12-24", "llm_provider": "openai"}
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from hearth.config import reference
 from hearth.config.allowlist import ALLOWLIST
 from hearth.config.settings import Settings, env_names
+from tests.support.paths import ROOT
 
-DOC = Path(__file__).parent.parent / "docs" / "configuration.md"
+DOC = ROOT / "docs" / "configuration.md"
 
 
 def test_the_configuration_reference_matches_the_code() -> None:

@@ -16,9 +16,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from tests.support.paths import ROOT
 from tests.support.services import REDIS_URL, free_port
 
-ROOT = Path(__file__).resolve().parent.parent
 SYSTEMD = ROOT / "deploy" / "systemd"
 UNITS = ("hearth.service", "hearth-worker.service")
 VENV_BIN = Path(sys.executable).parent

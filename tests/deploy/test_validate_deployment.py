@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support.paths import ROOT
+
 SCRIPT = ROOT / "scripts" / "validate-deployment.sh"
 CHECKS = ("compose", "hadolint", "helm", "kustomize", "shellcheck", "systemd", "actionlint")
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import re
 import tomllib
-from pathlib import Path
 
 import pytest
 from packaging.markers import Marker
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support.paths import ROOT
+
 # CPython 3.11 on Linux, as in the image (python:3.11-slim, Debian bookworm's python3).
 PLATFORMS = {
     "amd64": {"platform_machine": "x86_64", "tag": "x86_64"},

@@ -10,6 +10,7 @@ import pytest
 from hearth.config.loader import load_settings
 from hearth.config.settings import SECRET_KEY_PLACEHOLDER, Settings
 from hearth.errors import StartupError
+from tests.support.paths import ROOT
 
 KEY = "k" * 40
 
@@ -140,7 +141,7 @@ def test_weak_secret_keys_are_refused_without_echoing_them(secret_key: str, expe
 
 
 def test_the_example_file_is_refused_as_it_is(tmp_path: Path) -> None:
-    example = Path(__file__).parents[1] / ".env.example"
+    example = ROOT / ".env.example"
     (tmp_path / ".env").write_text(example.read_text())
     with pytest.raises(StartupError, match="placeholder"):
         load_settings()
@@ -149,7 +150,7 @@ def test_the_example_file_is_refused_as_it_is(tmp_path: Path) -> None:
 def test_the_example_file_documents_every_setting() -> None:
     from hearth.config.settings import env_names
 
-    example = (Path(__file__).parents[1] / ".env.example").read_text()
+    example = (ROOT / ".env.example").read_text()
     for name, field in Settings.model_fields.items():
         for variable in env_names(name, field):
             assert f"{variable}=" in example or variable in example, (
