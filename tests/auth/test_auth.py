@@ -13,7 +13,7 @@ from hearth.auth.service import LoginThrottle, PasswordVerifier
 from hearth.config.settings import Settings
 from hearth.log import configure_logging
 from hearth.web.app import create_app
-from tests.conftest import served
+from tests.support.app import served
 
 PASSWORD = "correct horse battery staple"
 

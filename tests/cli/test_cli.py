@@ -18,8 +18,6 @@ from tests.support.process import HEARTH, clean_environment, hearth_server, run_
 from tests.support.services import REDIS_URL, free_port
 from tests.support.worker import hearth_worker
 
-pytestmark = pytest.mark.process
-
 HEAVY_MODULES = ("fastapi", "sqlalchemy", "uvicorn", "pydantic", "alembic", "structlog", "redis")
 
 
@@ -85,6 +83,8 @@ def test_init_writes_fresh_private_secrets_once(
     assert settings.admin_password is not None
 
 
+@pytest.mark.redis
+@pytest.mark.worker
 def test_check_connects_to_each_component(tmp_path: Path, database_url: str) -> None:
     env = clean_environment(DATABASE_URL=database_url, REDIS_URL=REDIS_URL)
     no_worker = run_hearth("check", "--worker", env=env, cwd=tmp_path)

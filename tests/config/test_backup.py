@@ -17,7 +17,7 @@ from hearth.config.service import ConfigService
 from hearth.config.settings import Settings
 from hearth.config.urls import normalize_database_url
 from hearth.db.engine import create_engine
-from tests.conftest import create_database, drop_database
+from tests.support.database import create_database, drop_database
 from tests.support.paths import ROOT
 from tests.support.process import (
     HEARTH,
@@ -27,8 +27,6 @@ from tests.support.process import (
     run_hearth,
 )
 from tests.support.services import POSTGRES_ADMIN_URL, free_port
-
-pytestmark = pytest.mark.process
 
 BACKUP = ROOT / "scripts" / "backup-config.sh"
 SAVED = {"llm_model": "qwen2.5:7b", "event_date": "2026-12-24", "llm_provider": "openai"}
@@ -237,6 +235,7 @@ def test_export_to_a_file_and_a_database_without_the_table(
     assert json.loads(out.read_text())["settings"] == {}
 
 
+@pytest.mark.embedded_postgres
 def test_backup_of_the_embedded_database(tmp_path: Path) -> None:
     """With DATABASE_URL unset, the backup finds the running embedded server's socket."""
     data = tmp_path / "data"

@@ -23,7 +23,7 @@ from hearth.log import configure_logging
 from hearth.log.redaction import SENSITIVE_KEY
 from hearth.models import Setting
 from hearth.web.app import create_app
-from tests.conftest import served
+from tests.support.app import served
 from tests.support.fake_llm import black_hole, fake_ollama
 from tests.support.services import free_port
 

@@ -22,7 +22,7 @@ from tests.support.process import clean_environment, hearth_server, run_hearth
 from tests.support.services import free_port
 from tests.support.worker import hearth_worker
 
-pytestmark = pytest.mark.process
+pytestmark = pytest.mark.embedded_postgres
 
 
 def _postgres_processes(pgdata: Path) -> list[psutil.Process]:
@@ -118,6 +118,7 @@ def test_a_killed_server_does_not_leave_the_database_running_forever(
     assert not _postgres_processes(pgdata)
 
 
+@pytest.mark.worker
 def test_check_and_migrate_share_the_running_server(tmp_path: Path, data_dir: Path) -> None:
     env = clean_environment(HEARTH_DATA_DIR=str(data_dir))
     pgdata = data_dir / "postgres"
@@ -175,6 +176,7 @@ def test_embedded_database_as_an_ordinary_user(tmp_path: Path) -> None:
         shutil.rmtree(venv.parent, ignore_errors=True)
 
 
+@pytest.mark.worker
 def test_queued_tasks_survive_a_restart_of_server_and_worker(
     tmp_path: Path, data_dir: Path
 ) -> None:

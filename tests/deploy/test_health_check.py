@@ -20,8 +20,6 @@ from tests.support.process import clean_environment, hearth_server
 from tests.support.services import REDIS_URL, free_port, serving
 from tests.support.worker import hearth_worker
 
-pytestmark = pytest.mark.process
-
 SCRIPT = ROOT / "scripts" / "health-check.sh"
 
 
@@ -73,6 +71,8 @@ def _report(status: str) -> str:
     )
 
 
+@pytest.mark.redis
+@pytest.mark.worker
 def test_a_healthy_hearth_exits_0_with_a_summary(fresh_database: str, tmp_path: Path) -> None:
     env = clean_environment(
         DATABASE_URL=fresh_database, REDIS_URL=REDIS_URL, WORKER_HEARTBEAT_SECONDS="1"

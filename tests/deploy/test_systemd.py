@@ -19,6 +19,9 @@ import pytest
 from tests.support.paths import ROOT
 from tests.support.services import REDIS_URL, free_port
 
+# systemd-analyze checks the units in this alternate root.
+FIXTURE_NEEDS = {"system_root": ("systemd",)}
+
 SYSTEMD = ROOT / "deploy" / "systemd"
 UNITS = ("hearth.service", "hearth-worker.service")
 VENV_BIN = Path(sys.executable).parent
@@ -328,7 +331,10 @@ def _source_snapshot(directory: Path) -> Path:
     return directory
 
 
-@pytest.mark.process
+@pytest.mark.systemd
+@pytest.mark.redis
+@pytest.mark.embedded_postgres  # install.sh --embedded, then serve --with-worker
+@pytest.mark.worker
 def test_install_sh_installs_a_working_hearth_and_is_idempotent(
     tmp_path: Path, fresh_database: str
 ) -> None:

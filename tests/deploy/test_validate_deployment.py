@@ -16,8 +16,6 @@ from tests.support.paths import ROOT
 SCRIPT = ROOT / "scripts" / "validate-deployment.sh"
 CHECKS = ("compose", "hadolint", "helm", "kustomize", "shellcheck", "systemd", "actionlint")
 
-pytestmark = pytest.mark.process
-
 
 def _validate(*args: str, root: Path | None = None) -> subprocess.CompletedProcess[str]:
     # A tree without .venv (the tmp_path ones) finds the tools of this one on PATH.
@@ -36,6 +34,7 @@ def _summary(output: str) -> dict[str, str]:
     return {line.split()[0]: line.split(None, 1)[1] for line in lines if line.strip()}
 
 
+@pytest.mark.systemd
 def test_the_checkout_passes_every_validator() -> None:
     result = _validate()
     assert result.returncode == 0, result.stdout + result.stderr
@@ -59,6 +58,7 @@ def _tree_with_systemd(tmp_path: Path) -> Path:
     return tmp_path
 
 
+@pytest.mark.systemd
 def test_only_the_checks_asked_for_run(tmp_path: Path) -> None:
     root = _tree_with_systemd(tmp_path)
     result = _validate("systemd", "shellcheck", root=root)
@@ -71,6 +71,7 @@ def test_only_the_checks_asked_for_run(tmp_path: Path) -> None:
     assert "unknown check 'kubernetes'" in unknown.stderr
 
 
+@pytest.mark.systemd
 def test_a_broken_unit_fails_the_systemd_check(tmp_path: Path) -> None:
     root = _tree_with_systemd(tmp_path)
     unit = root / "deploy" / "systemd" / "hearth-worker.service"
@@ -82,6 +83,7 @@ def test_a_broken_unit_fails_the_systemd_check(tmp_path: Path) -> None:
     assert _summary(result.stdout) == {"systemd": "FAIL"}
 
 
+@pytest.mark.systemd
 def test_an_unhardened_unit_fails_the_security_review(tmp_path: Path) -> None:
     root = _tree_with_systemd(tmp_path)
     unit = root / "deploy" / "systemd" / "hearth.service"

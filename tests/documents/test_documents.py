@@ -27,6 +27,9 @@ from tests.support.process import HearthServer, clean_environment, hearth_server
 from tests.support.services import free_port
 from tests.support.worker import hearth_worker
 
+# embedded_stack: `hearth serve` and `hearth worker` on embedded PostgreSQL.
+FIXTURE_NEEDS = {"embedded_stack": ("embedded_postgres", "worker")}
+
 ClientFor = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 
 
@@ -145,7 +148,6 @@ def embedded_stack(tmp_path: Path) -> Iterator[tuple[HearthServer, FakeLLM, Path
                 yield server, llm, data
 
 
-@pytest.mark.process
 async def test_documents_end_to_end_on_embedded_postgresql(
     embedded_stack: tuple[HearthServer, FakeLLM, Path],
 ) -> None:
@@ -228,7 +230,6 @@ async def test_documents_end_to_end_on_embedded_postgresql(
     assert max(len(text) for text in sent) == EMBED_MAX_CHARS
 
 
-@pytest.mark.process
 def test_search_answers_503_while_the_llm_is_away_and_recovers(
     embedded_stack: tuple[HearthServer, FakeLLM, Path],
 ) -> None:

@@ -145,6 +145,7 @@ async def test_concurrent_callers_share_one_run_and_results_are_cached() -> None
     assert calls == 3
 
 
+@pytest.mark.redis
 async def test_redis_check_against_real_redis() -> None:
     client = create_client(REDIS_URL)
     try:

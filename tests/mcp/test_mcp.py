@@ -21,14 +21,15 @@ from mcp import MCPError
 
 from hearth.config.loader import load_settings
 from hearth.errors import StartupError
-from tests.conftest import create_database, drop_database
+from tests.support.database import create_database, drop_database
 from tests.support.mcp import TOKEN, error_text, mcp_client, structured
 from tests.support.postgres import OwnedPostgres
 from tests.support.process import TEST_SECRET_KEY, HearthServer, clean_environment, hearth_server
 from tests.support.services import REDIS_URL, free_port
 from tests.support.worker import hearth_worker
 
-pytestmark = pytest.mark.process
+# The shared server runs on a database of this module's own and the suite's Redis.
+FIXTURE_NEEDS = {"mcp_database": ("postgres",), "mcp_env": ("redis",)}
 
 ADMIN_PASSWORD = "operator-password-for-mcp-tests"
 LLM_API_KEY = "sk-llm-key-that-must-never-show"
@@ -129,6 +130,7 @@ async def test_list_settings_shows_values_and_sources_and_no_secret(
         assert secret not in whole_answer
 
 
+@pytest.mark.worker
 async def test_run_ping_through_a_real_worker(
     server: HearthServer, mcp_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -272,6 +274,7 @@ def test_without_mcp_token_fastmcp_is_not_even_imported(tmp_path: Path) -> None:
     assert json.loads(with_token) == ["fastmcp", "mcp"]
 
 
+@pytest.mark.embedded_postgres
 async def test_database_down_gives_tool_errors_not_a_crash(tmp_path: Path) -> None:
     postgres = OwnedPostgres(tmp_path / "pg", free_port()).init()
     postgres.start()

@@ -12,8 +12,6 @@ from tests.support.postgres import OwnedPostgres
 from tests.support.process import clean_environment, hearth_server, json_lines, run_hearth
 from tests.support.services import free_port
 
-pytestmark = pytest.mark.process
-
 
 @pytest.mark.parametrize(
     ("variables", "named", "says"),
@@ -77,6 +75,7 @@ def test_unreachable_database_is_retried_then_exit_1(tmp_path: Path) -> None:
     assert "Traceback" not in result.stdout + result.stderr
 
 
+@pytest.mark.embedded_postgres
 def test_database_that_starts_during_the_retries(tmp_path: Path) -> None:
     postgres = OwnedPostgres(tmp_path / "pg", free_port()).init()
     env = clean_environment(
@@ -95,6 +94,7 @@ def test_database_that_starts_during_the_retries(tmp_path: Path) -> None:
             postgres.stop()
 
 
+@pytest.mark.embedded_postgres
 def test_database_lost_and_regained_without_restart(tmp_path: Path) -> None:
     postgres = OwnedPostgres(tmp_path / "pg", free_port()).init()
     postgres.start()

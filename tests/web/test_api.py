@@ -11,7 +11,7 @@ import pytest
 from hearth.config.settings import Settings
 from hearth.version import hearth_version
 from hearth.web.app import create_app
-from tests.conftest import served
+from tests.support.app import served
 from tests.support.fake_llm import fake_ollama
 from tests.support.services import free_port
 

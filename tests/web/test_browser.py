@@ -16,7 +16,7 @@ from tests.support.process import clean_environment, hearth_server
 from tests.support.services import REDIS_URL, free_port
 from tests.support.worker import hearth_worker
 
-pytestmark = pytest.mark.process
+pytestmark = pytest.mark.redis  # both tests give `hearth serve` the suite's Redis
 
 PASSWORD = "browser-test-operator-password"
 # `make screenshots` sets this to docs/ to refresh the pictures in the README.
@@ -36,6 +36,7 @@ def _test_button(page: Page, service: str) -> Locator:
     )
 
 
+@pytest.mark.worker
 async def test_operator_console(page: Page, tmp_path: Path, fresh_database: str) -> None:
     with ExitStack() as stack:
         await _console_walkthrough(page, tmp_path, fresh_database, stack)

@@ -19,12 +19,13 @@ import redis
 from hearth.config.settings import Settings
 from hearth.web.app import create_app
 from hearth.web.transaction import TransactionDep
-from tests.conftest import served
+from tests.support.app import served
 from tests.support.process import clean_environment
 from tests.support.services import REDIS_URL, free_port
 from tests.support.worker import OwnedRedis, hearth_worker
 
-pytestmark = pytest.mark.process
+pytestmark = pytest.mark.worker
+FIXTURE_NEEDS = {"queue_redis": ("redis",)}
 
 ClientFor = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 
