@@ -331,6 +331,7 @@ def _source_snapshot(directory: Path) -> Path:
     return directory
 
 
+@pytest.mark.timeout(900)  # install.sh builds a virtualenv; the script alone may take 600 s
 @pytest.mark.systemd
 @pytest.mark.redis
 @pytest.mark.embedded_postgres  # install.sh --embedded, then serve --with-worker

@@ -130,6 +130,26 @@ class HearthServer:
             f"{path} never answered {status} (last: {last}):\n{self.output.read_text()}"
         )
 
+    def wait_for_check(self, name: str, status: str = "ok", timeout: float = 60) -> dict[str, Any]:
+        """Poll /health until its check ``name`` reports ``status``; return that check. Fail
+        with the last answer, and the server's output, if it never does."""
+        deadline = time.monotonic() + timeout
+        last: object = None
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(
+                    f"hearth exited with {self.process.returncode}:\n{self.output.read_text()}"
+                )
+            check: dict[str, Any] = self.get("/health").json()["checks"][name]
+            if check["status"] == status:
+                return check
+            last = check
+            time.sleep(0.2)
+        raise AssertionError(
+            f"/health never reported {name} {status} in {timeout:g} s (last: {last}):\n"
+            f"{self.output.read_text()}"
+        )
+
     def wait_for_event(self, name: str, timeout: float = 60) -> dict[str, Any]:
         """Wait until the server has logged ``name``; return that line."""
         deadline = time.monotonic() + timeout

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import time
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -58,8 +57,7 @@ async def _console_walkthrough(
         server.wait_until("/readyz", 200)  # migrated: the worker's heartbeat table exists
         worker = stack.enter_context(hearth_worker(env, tmp_path))
         worker.wait_for_log(" ready.")
-        while server.get("/health").json()["checks"]["worker"]["status"] != "ok":
-            time.sleep(0.2)
+        server.wait_for_check("worker", "ok")  # its first heartbeat
 
         # The dashboard loads its health fragment with htmx; reading needs no login.
         await page.goto(f"{server.url}/")
