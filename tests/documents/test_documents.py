@@ -15,9 +15,13 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from hearth.config.urls import normalize_database_url
 from hearth.db.embedded import EmbeddedPostgres
+from hearth.db.engine import create_engine
+from hearth.documents import repository
 from hearth.documents.schemas import MAX_BATCH, MAX_METADATA_BYTES
 from hearth.documents.service import EMBED_MAX_CHARS
 from tests.support.fake_llm import FakeLLM, fake_embedding, fake_llm
@@ -153,47 +157,78 @@ async def test_documents_end_to_end_on_embedded_postgresql(
 ) -> None:
     """200 texts in through the API; the worker embeds them in batches; search finds the
     nearest neighbour that brute force finds, using the HNSW index; the MCP tools find the
-    same and add to the same store."""
+    same and add to the same store; a text longer than the model's context is cut."""
     server, llm, data = embedded_stack
     texts = _texts(200)
-    ids = []
-    for body in texts[:100]:  # one at a time, as a client adding notes would
-        response = httpx.post(f"{server.url}/documents", json={"text": body}, timeout=10)
-        assert response.status_code == 202, response.text
-        ids += response.json()["ids"]
-    batch = {"documents": [{"text": t, "metadata": {"n": i}} for i, t in enumerate(texts[100:])]}
-    response = httpx.post(f"{server.url}/documents/batch", json=batch, timeout=10)
-    assert response.status_code == 202, response.text
-    ids += response.json()["ids"]
-    assert len(set(ids)) == 200
-
+    ids = _add_one_by_one_then_in_a_batch(server, texts)
     _wait_until_embedded(server, ids)
-    embed_calls = [r for r in llm.received if r.path == "/api/embed"]
-    assert len(embed_calls) < 200, "the worker should embed in batches, not one by one"
-    assert max(len(r.body["input"]) for r in embed_calls) > 1
+    batches = [len(r.body["input"]) for r in llm.received if r.path == "/api/embed"]
+    assert len(batches) < 200, "the worker should embed in batches, not one by one"
+    assert max(batches) > 1
 
     # A query sharing two of text 137's three words, plus words no text has.
     target = texts[137].split()
     query = f"where is {target[0]} and {target[2]}"
-    vector = fake_embedding(query)
-    expected = sorted(
-        range(200), key=lambda i: _cosine(vector, fake_embedding(texts[i])), reverse=True
-    )
-    assert expected[0] == 137  # the made-up vocabulary does what the test needs
+    found = _search_as_brute_force_would(server, query, texts, ids)
+    assert found["results"][0]["id"] == ids[137]  # the made-up vocabulary does what it should
 
+    await _mcp_finds_the_same_and_adds_to_the_same_store(server, query, found)
+    plan = await _plan_of_the_repository_search(data, fake_embedding(query), ids[137])
+    assert "ix_documents_embedding_64" in plan, plan
+
+    assert _longest_text_the_model_sees(server, llm, "kalomi " * 3000) == EMBED_MAX_CHARS
+
+
+def _longest_text_the_model_sees(server: HearthServer, llm: FakeLLM, text: str) -> int:
+    """Add ``text``, longer than an embedding model's context; the model sees its beginning."""
+    added = httpx.post(f"{server.url}/documents", json={"text": text}, timeout=10)
+    _wait_until_embedded(server, added.json()["ids"], within=60)
+    return max(
+        len(sent) for r in llm.received if r.path == "/api/embed" for sent in r.body["input"]
+    )
+
+
+def _add_one_by_one_then_in_a_batch(server: HearthServer, texts: list[str]) -> list[int]:
+    """The first half one at a time, as a client adding notes would; the rest in a batch."""
+    half = len(texts) // 2
+    ids = []
+    for body in texts[:half]:
+        response = httpx.post(f"{server.url}/documents", json={"text": body}, timeout=10)
+        assert response.status_code == 202, response.text
+        ids += response.json()["ids"]
+    batch = {"documents": [{"text": t, "metadata": {"n": i}} for i, t in enumerate(texts[half:])]}
+    response = httpx.post(f"{server.url}/documents/batch", json=batch, timeout=10)
+    assert response.status_code == 202, response.text
+    ids += response.json()["ids"]
+    assert len(set(ids)) == len(texts)
+    return ids
+
+
+def _search_as_brute_force_would(
+    server: HearthServer, query: str, texts: list[str], ids: list[int]
+) -> dict[str, Any]:
+    """GET /documents/search, checked against the cosine of every text to the query."""
+    vector = fake_embedding(query)
+    by_score = sorted(
+        range(len(texts)), key=lambda i: _cosine(vector, fake_embedding(texts[i])), reverse=True
+    )
     response = httpx.get(f"{server.url}/documents/search", params={"q": query, "k": 5}, timeout=10)
     assert response.status_code == 200, response.text
-    found = response.json()
+    found: dict[str, Any] = response.json()
     assert found["model"] == "nomic-embed-text"
     assert found["pending"] == 0
-    assert found["results"][0]["id"] == ids[137]
-    assert found["results"][0]["text"] == texts[137]
+    assert found["results"][0]["id"] == ids[by_score[0]]
     for hit in found["results"]:
-        expected_score = _cosine(vector, fake_embedding(hit["text"]))
-        assert hit["score"] == pytest.approx(expected_score, abs=1e-5)
+        assert hit["text"] == texts[ids.index(hit["id"])]
+        assert hit["score"] == pytest.approx(_cosine(vector, fake_embedding(hit["text"])), abs=1e-5)
     scores = [hit["score"] for hit in found["results"]]
     assert scores == sorted(scores, reverse=True)
+    return found
 
+
+async def _mcp_finds_the_same_and_adds_to_the_same_store(
+    server: HearthServer, query: str, found: dict[str, Any]
+) -> None:
     async with mcp_client(server) as client:
         through_mcp = structured(
             await client.call_tool("search_documents", {"query": query, "k": 5})
@@ -206,28 +241,36 @@ async def test_documents_end_to_end_on_embedded_postgresql(
         again = structured(await client.call_tool("search_documents", {"query": "vuvuvu"}))
         assert again["results"][0]["id"] == added["ids"][0]
 
-    # The search used the vector size's HNSW index.
+
+async def _plan_of_the_repository_search(data: Path, query: list[float], nearest_id: int) -> str:
+    """EXPLAIN of the very statement and parameters ``repository.nearest`` sends, caught on
+    their way to the driver."""
     url = EmbeddedPostgres(data).running_url()
     assert url is not None
-    engine = create_engine(url)
-    try:
-        with engine.connect() as connection:
-            plan = connection.execute(
-                text(
-                    "EXPLAIN SELECT id FROM documents WHERE embedding_dim = 64 "
-                    "ORDER BY embedding::vector(64) <=> CAST(:q AS vector(64)) LIMIT 5"
-                ),
-                {"q": "[" + ",".join(map(str, vector)) + "]"},
-            ).scalars()
-            assert "ix_documents_embedding_64" in "\n".join(plan)
-    finally:
-        engine.dispose()
+    engine = create_engine(normalize_database_url(url))
+    sent: list[tuple[str, Any]] = []
 
-    # A document longer than an embedding model's context: the model sees its beginning.
-    long = httpx.post(f"{server.url}/documents", json={"text": "kalomi " * 3000}, timeout=10)
-    _wait_until_embedded(server, long.json()["ids"], within=60)
-    sent = [text for r in llm.received if r.path == "/api/embed" for text in r.body["input"]]
-    assert max(len(text) for text in sent) == EMBED_MAX_CHARS
+    def catch(
+        conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool
+    ) -> None:
+        sent.append((statement, parameters))
+
+    try:
+        async with engine.connect() as connection:
+            session = AsyncSession(bind=connection)
+            event.listen(engine.sync_engine, "before_cursor_execute", catch)
+            try:
+                rows = await repository.nearest(session, query, "nomic-embed-text", 5)
+            finally:
+                event.remove(engine.sync_engine, "before_cursor_execute", catch)
+            assert rows[0].id == nearest_id
+            # set_config(...) first, then the search; the EXPLAIN runs in the same
+            # transaction, so with the same settings.
+            [(statement, parameters)] = [s for s in sent if "ORDER BY" in s[0]]
+            plan = await connection.exec_driver_sql(f"EXPLAIN {statement}", parameters)
+            return "\n".join(plan.scalars())
+    finally:
+        await engine.dispose()
 
 
 def test_search_answers_503_while_the_llm_is_away_and_recovers(
