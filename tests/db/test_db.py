@@ -8,12 +8,13 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from hearth.config.urls import normalize_database_url
 from hearth.db.engine import DatabaseAdapter, connect_with_retry, create_engine
@@ -27,6 +28,7 @@ from hearth.db.migrate import (
 from hearth.errors import StartupError
 from hearth.log import configure_logging
 from hearth.models import Setting
+from tests.support.database import rolled_back_session
 from tests.support.paths import ROOT
 from tests.support.services import free_port
 
@@ -59,24 +61,43 @@ async def test_migrations_create_the_settings_table(engine: AsyncEngine) -> None
     assert shape["default"] == "now()"
 
 
+def _key() -> str:
+    """A key no other test uses: nothing here depends on what the table holds."""
+    return f"test_{uuid.uuid4().hex[:12]}"
+
+
 async def test_updated_at_is_timezone_aware(db_session: AsyncSession) -> None:
-    db_session.add(Setting(key="event_date", value="2026-12-24"))
+    setting = Setting(key=_key(), value="2026-12-24")
+    db_session.add(setting)
     await db_session.flush()
-    stored = (await db_session.execute(sa.select(Setting))).scalar_one()
-    assert stored.updated_at.tzinfo is not None
+    await db_session.refresh(setting)
+    assert setting.updated_at.tzinfo is not None
 
 
 async def test_keys_are_unique(db_session: AsyncSession) -> None:
-    db_session.add(Setting(key="llm_model", value="a"))
+    key = _key()
+    db_session.add(Setting(key=key, value="a"))
     await db_session.flush()
-    db_session.add(Setting(key="llm_model", value="b"))
+    db_session.add(Setting(key=key, value="b"))
     with pytest.raises(IntegrityError):
         await db_session.flush()
 
 
-async def test_each_test_starts_from_an_empty_table(db_session: AsyncSession) -> None:
-    # The two tests above added rows; the rollback fixture removed them.
-    assert (await db_session.execute(sa.select(sa.func.count()).select_from(Setting))).scalar() == 0
+async def test_what_a_test_commits_is_rolled_back_after_it(engine: AsyncEngine) -> None:
+    """The db_session fixture's promise: a commit inside the test is a savepoint, and the
+    whole transaction is rolled back when the test ends."""
+    key = _key()
+    async with rolled_back_session(engine) as session:
+        session.add(Setting(key=key, value="committed by a test"))
+        await session.commit()
+        assert await _stored_value(session, key) == "committed by a test"
+    async with engine.connect() as connection:
+        assert await _stored_value(connection, key) is None
+
+
+async def _stored_value(executor: AsyncSession | AsyncConnection, key: str) -> str | None:
+    result = await executor.execute(sa.select(Setting.value).where(Setting.key == key))
+    return result.scalar_one_or_none()
 
 
 async def test_replicas_migrating_together_do_not_race(fresh_database: str) -> None:
