@@ -7,6 +7,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from socketserver import BaseServer
 from typing import TypeVar
 from urllib.parse import urlsplit
@@ -49,3 +50,41 @@ def serving(server: ServerT) -> Iterator[ServerT]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@dataclass
+class Listener:
+    """A port that counts the connections made to it (and closes each at once)."""
+
+    port: int
+    accepted: list[tuple[str, int]] = field(default_factory=list)
+
+
+@contextmanager
+def counting_listener() -> Iterator[Listener]:
+    """A TCP port on 127.0.0.1 that accepts connections, counts them and closes them: a client
+    fails fast, and the test learns whether anything tried to connect."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(64)
+    server.settimeout(0.05)
+    listener = Listener(int(server.getsockname()[1]))
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                connection, peer = server.accept()
+            except OSError:
+                continue
+            listener.accepted.append(peer)
+            connection.close()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield listener
+    finally:
+        stop.set()
+        thread.join()
+        server.close()

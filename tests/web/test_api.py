@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
+from pathlib import Path
 
 import httpx
 import pytest
 
 from hearth.config.settings import Settings
+from hearth.errors import StartupError
 from hearth.version import hearth_version
 from hearth.web.app import create_app
 from tests.support.app import served
 from tests.support.fake_llm import fake_ollama
-from tests.support.services import free_port
+from tests.support.process import TEST_SECRET_KEY, clean_environment
+from tests.support.services import counting_listener, free_port
 
 ClientFor = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 
@@ -173,13 +178,51 @@ async def test_browsers_get_error_pages_in_the_site_frame(
     assert "Traceback" not in broken.text
 
 
-async def test_nothing_connects_at_import_or_creation(
-    make_settings: Callable[..., Settings],
-) -> None:
-    """create_app() opens nothing: resources exist only inside the lifespan."""
-    settings = make_settings(database_url=f"postgresql://nobody@127.0.0.1:{free_port()}/none")
-    app = create_app(settings)
-    assert not hasattr(app.state, "runtime")
+_IMPORT_AND_CREATE = """
+import sys
+from hearth.config.settings import Settings
+from hearth.errors import StartupError
+from hearth.web.app import create_app
+database, redis, llm = sys.argv[1:]
+create_app(Settings(
+    _env_file=None,
+    secret_key="k" * 32,
+    database_url=f"postgresql://nobody@127.0.0.1:{database}/none",
+    redis_url=f"redis://127.0.0.1:{redis}/0",
+    llm_endpoint=f"http://127.0.0.1:{llm}",
+))
+"""
+
+
+async def test_nothing_connects_at_import_or_creation(tmp_path: Path) -> None:
+    """Importing the app and create_app() open no connection: the database, Redis and the LLM
+    are reached only inside the lifespan. Whoever listens on their ports hears nothing."""
+    with counting_listener() as database, counting_listener() as redis, counting_listener() as llm:
+        ports = [str(listener.port) for listener in (database, redis, llm)]
+        # A fresh interpreter: this one imported the app long ago.
+        subprocess.run(
+            [sys.executable, "-c", _IMPORT_AND_CREATE, *ports],
+            env=clean_environment(),
+            cwd=tmp_path,
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        assert (database.accepted, redis.accepted, llm.accepted) == ([], [], [])
+
+        # The same listeners do hear the lifespan: starting up connects to the database.
+        settings = Settings(
+            _env_file=None,
+            secret_key=TEST_SECRET_KEY,
+            database_url=f"postgresql://nobody@127.0.0.1:{database.port}/none",
+            db_connect_attempts=1,
+        )
+        app = create_app(settings)
+        assert database.accepted == []
+        with pytest.raises(StartupError):
+            async with app.router.lifespan_context(app):
+                pass
+        assert database.accepted
 
 
 async def test_openapi_lists_the_probes(client_for: ClientFor) -> None:
