@@ -33,7 +33,8 @@ def _modules_loaded_by(*argv: str) -> list[str]:
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
-    return json.loads(result.stdout.strip().replace("'", '"'))
+    loaded: list[str] = json.loads(result.stdout.strip().replace("'", '"'))
+    return loaded
 
 
 def test_help_and_live_probe_import_nothing_heavy() -> None:

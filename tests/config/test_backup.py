@@ -48,7 +48,7 @@ async def _save(database_url: str, values: Mapping[str, str]) -> None:
     """Store runtime settings as the config page does: ConfigService.save, then commit."""
     from sqlalchemy.ext.asyncio import AsyncSession
 
-    settings = Settings(_env_file=None, secret_key=TEST_SECRET_KEY, database_url=database_url)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, secret_key=TEST_SECRET_KEY, database_url=database_url)
     engine = create_engine(normalize_database_url(database_url))
     try:
         async with AsyncSession(engine) as session:
@@ -114,7 +114,7 @@ async def test_backup_then_restore_the_database_as_documented(
     # The database is lost: dropped, and created again empty.
     drop_database(migrated)
     with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{migrated.rsplit("/", 1)[1]}"')  # type: ignore[arg-type]
+        connection.execute(f'CREATE DATABASE "{migrated.rsplit("/", 1)[1]}"')
 
     restore = _documented(backup, "pg_restore")
     assert restore[-1] == str(backup / "database.dump")

@@ -87,7 +87,7 @@ async def test_repository_refuses_secret_like_keys(db_session: AsyncSession) -> 
 
 
 def _settings(**values: Any) -> Settings:
-    return Settings(_env_file=None, secret_key="s" * 40, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, secret_key="s" * 40, **values)
 
 
 async def test_precedence_environment_then_database_then_default(db_session: AsyncSession) -> None:

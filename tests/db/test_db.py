@@ -10,6 +10,7 @@ import subprocess
 import sys
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -34,7 +35,7 @@ from tests.support.services import free_port
 
 
 async def test_migrations_create_the_settings_table(engine: AsyncEngine) -> None:
-    def describe(connection: sa.Connection) -> dict[str, object]:
+    def describe(connection: sa.Connection) -> dict[str, Any]:
         inspector = sa.inspect(connection)
         return {
             "columns": {
@@ -57,7 +58,7 @@ async def test_migrations_create_the_settings_table(engine: AsyncEngine) -> None
         "updated_at": ("TIMESTAMP", False),
     }
     assert shape["primary"] == ["id"]
-    assert [u["column_names"] for u in shape["unique"]] == [["key"]]  # type: ignore[attr-defined]
+    assert [u["column_names"] for u in shape["unique"]] == [["key"]]
     assert shape["default"] == "now()"
 
 

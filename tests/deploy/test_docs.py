@@ -165,7 +165,7 @@ def _compose_service(before: list[str]) -> bool:
 
 def make_targets() -> set[str]:
     text = (ROOT / "Makefile").read_text(encoding="utf-8")
-    targets = set()
+    targets: set[str] = set()
     for match in re.finditer(r"^([A-Za-z0-9_./-]+(?:\s+[A-Za-z0-9_./-]+)*)\s*:(?!=)", text, re.M):
         targets.update(match.group(1).split())
     return targets - {".PHONY", ".DEFAULT_GOAL"}

@@ -7,9 +7,9 @@ which has no pgvector, and show what Hearth does there.
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Callable, Iterator
-from contextlib import AbstractAsyncContextManager
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from hearth.db.engine import create_engine
 from hearth.documents import repository
 from hearth.documents.schemas import MAX_BATCH, MAX_METADATA_BYTES
 from hearth.documents.service import EMBED_MAX_CHARS
+from tests.support.app import ClientFor
 from tests.support.fake_llm import FakeLLM, fake_embedding, fake_llm
 from tests.support.mcp import TOKEN as MCP_TOKEN
 from tests.support.mcp import mcp_client, structured
@@ -33,8 +34,6 @@ from tests.support.worker import hearth_worker
 
 # embedded_stack: `hearth serve` and `hearth worker` on embedded PostgreSQL.
 FIXTURE_NEEDS = {"embedded_stack": ("embedded_postgres", "worker")}
-
-ClientFor = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 
 
 async def test_documents_are_kept_on_postgresql_without_pgvector(client_for: ClientFor) -> None:
@@ -117,7 +116,7 @@ def _texts(count: int) -> list[str]:
 
 def _cosine(a: list[float], b: list[float]) -> float:
     dot = sum(x * y for x, y in zip(a, b, strict=True))
-    norm = (sum(x * x for x in a) * sum(y * y for y in b)) ** 0.5
+    norm = math.sqrt(sum(x * x for x in a) * sum(y * y for y in b))
     return dot / norm
 
 

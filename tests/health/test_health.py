@@ -25,7 +25,7 @@ def _service(**kwargs: float) -> HealthService:
 
 
 async def _constant(status: str) -> CheckResult:
-    return CheckResult(status=status)  # type: ignore[arg-type]
+    return CheckResult(status=status)
 
 
 @pytest.mark.parametrize(

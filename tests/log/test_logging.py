@@ -133,7 +133,7 @@ def test_configured_secret_values_are_masked_anywhere() -> None:
 # --- property: no generated secret ever reaches rendered output -------------------------
 
 secret_text = st.text(
-    alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)),
+    alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]),
     min_size=MIN_SECRET_LENGTH,
     max_size=40,
 ).filter(lambda s: s.strip() == s and s != "")

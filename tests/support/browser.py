@@ -13,7 +13,7 @@ import os
 from collections.abc import AsyncIterator
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page, ViewportSize, async_playwright
 
 CHROMIUM = os.environ.get("HEARTH_CHROMIUM", "/usr/bin/chromium")
 # All are needed on a machine without internet: without the background-networking ones,
@@ -28,7 +28,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--disable-quic",
 ]
-VIEWPORT = {"width": 1280, "height": 900}
+VIEWPORT: ViewportSize = {"width": 1280, "height": 900}
 
 
 @pytest.fixture(scope="session")
@@ -50,6 +50,6 @@ async def browser() -> AsyncIterator[Browser]:
 @pytest.fixture
 async def page(browser: Browser) -> AsyncIterator[Page]:
     """A new page in a context of its own (fresh cookies), 1280x900."""
-    context = await browser.new_context(viewport=VIEWPORT)  # type: ignore[arg-type]
+    context = await browser.new_context(viewport=VIEWPORT)
     yield await context.new_page()
     await context.close()

@@ -155,7 +155,8 @@ def pod_spec(objects: list[dict[str, Any]], component: str) -> dict[str, Any]:
 
 
 def container(spec: dict[str, Any], name: str) -> dict[str, Any]:
-    (found,) = [c for c in spec.get("initContainers", []) + spec["containers"] if c["name"] == name]
+    every: list[dict[str, Any]] = spec.get("initContainers", []) + spec["containers"]
+    (found,) = [c for c in every if c["name"] == name]
     return found
 
 

@@ -5,22 +5,18 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
-import httpx
 import pytest
 
 from hearth.config.settings import Settings
 from hearth.errors import StartupError
 from hearth.version import hearth_version
 from hearth.web.app import create_app
-from tests.support.app import served
+from tests.support.app import ClientFor, served
 from tests.support.fake_llm import fake_ollama
 from tests.support.process import TEST_SECRET_KEY, clean_environment
 from tests.support.services import counting_listener, free_port
-
-ClientFor = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 
 
 async def test_health_reports_every_component(client_for: ClientFor) -> None:

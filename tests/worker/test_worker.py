@@ -8,7 +8,6 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -19,15 +18,13 @@ import redis
 from hearth.config.settings import Settings
 from hearth.web.app import create_app
 from hearth.web.transaction import TransactionDep
-from tests.support.app import served
+from tests.support.app import ClientFor, served
 from tests.support.process import clean_environment
 from tests.support.services import REDIS_URL, free_port
 from tests.support.worker import OwnedRedis, hearth_worker
 
 pytestmark = pytest.mark.worker
 FIXTURE_NEEDS = {"queue_redis": ("redis",)}
-
-ClientFor = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 
 
 @pytest.fixture
@@ -100,18 +97,18 @@ async def test_a_busy_worker_is_not_reported_dead(
 
 
 async def test_a_worker_killed_mid_task_hands_it_over_and_the_effect_happens_once(
-    client_for: ClientFor, database_url: str, queue_redis: str, tmp_path: Path
+    make_settings: Callable[..., Settings], database_url: str, queue_redis: str, tmp_path: Path
 ) -> None:
     key = f"effect-{uuid.uuid4().hex}"
     effects = redis.Redis.from_url(REDIS_URL)
     # The task takes 2 s; a taken task goes to another worker after 6 s without an ack.
     env = worker_env(database_url, queue_redis, TASK_VISIBILITY_TIMEOUT_SECONDS="6")
-    async with client_for(redis_url=queue_redis) as client:
-        runtime = client._transport.app.state.runtime  # type: ignore[attr-defined]
+    app = create_app(make_settings(redis_url=queue_redis))
+    async with served(app) as client:
         from hearth.worker.queue import PendingTask
 
         task = PendingTask("tests.effect", (key, 2.0))
-        await runtime.task_queue().send(task)
+        await app.state.runtime.task_queue().send(task)
         with hearth_worker(env, tmp_path) as first:
             await wait_for(client, task.id, "STARTED")
             first.kill()  # mid-task: the effect has not happened, the task is not acked
