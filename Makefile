@@ -28,14 +28,22 @@ run: .venv/.synced .env ## serve Hearth at http://127.0.0.1:8000 with a worker (
 
 test: lint typecheck test-compose pytest ## lint, type-check and run every test (needs PostgreSQL and Redis, see README)
 
-pytest: .venv/.synced browser mail-server validators ## run the tests only, with branch coverage of src/hearth
+# Bytecode for all of .venv, once. The tests start many Python processes (hearth, python -c,
+# pytest itself); where PYTHONDONTWRITEBYTECODE is set none of them keeps what it compiles,
+# and each compiles SQLAlchemy, FastAPI and the rest again: make test-fast took 61 s instead
+# of 36 s on a 2-core machine.
+.venv/.compiled: .venv/.synced
+	$(UV) sync --locked --compile-bytecode --quiet
+	@touch $@
+
+pytest: .venv/.compiled browser mail-server validators ## run the tests only, with branch coverage of src/hearth
 	$(RUN) pytest --cov=hearth --cov-branch --cov-report=term-missing:skip-covered
 
 # The tests that need none of what the markers name (pyproject.toml): no service, no
 # Chromium, no Dovecot, no systemd, no PostgreSQL of their own. Without coverage, to stay fast.
 FAST := not (postgres or redis or embedded_postgres or worker or browser or mail or systemd or docker)
 
-test-fast: .venv/.synced ## the tests that need no service, browser or database of their own (under a minute)
+test-fast: .venv/.compiled ## the tests that need no service, browser or database of their own (under a minute)
 	$(RUN) pytest -q -m "$(FAST)"
 
 mail-server: ## make sure Dovecot is installed for the mail tests (apt-get as root)
