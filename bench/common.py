@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 import psycopg
 import redis
 from psycopg import sql
-from tests.support import services
+from tests.support import needs, services
 
 LOOPBACK = "127.0.0.1"
 
@@ -208,7 +208,7 @@ def redis_client(url: str, socket_timeout: float) -> redis.Redis:
 def check_services(url: str, redis_socket_timeout: float) -> None:
     """PostgreSQL and Redis must be reachable, and Redis must answer at ``url``
     (PostgreSQL's log-in is proven by ``create_database``)."""
-    if missing := services.missing_services():
+    if missing := needs.missing_needs(["postgres", "redis"]):
         raise BenchError("these services are needed:\n  " + "\n  ".join(missing))
     client = redis_client(url, redis_socket_timeout)
     try:

@@ -1,35 +1,61 @@
-"""Shared fixtures: real PostgreSQL and Redis, a database built by the real migrations, and
-the app served in-process through its lifespan."""
+"""The suite's hooks: markers derived from the fixtures a test uses, a run that fails at once
+when a selected test needs a service this machine lacks, and no test seeing the settings of
+the person running it. The fixtures live in tests/support/, registered here as plugins."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any
-
-import httpx
-import psycopg
 import pytest
-from fastapi import FastAPI
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from hearth.app.factory import create_app
-from hearth.config.settings import Settings
-from hearth.db.engine import create_engine
-from hearth.db.migrate import upgrade_to_head
-from hearth.kit.urls import normalize_database_url
-from tests.support.process import _HEARTH_VARIABLES, TEST_SECRET_KEY
-from tests.support.services import POSTGRES_ADMIN_URL, REDIS_URL, missing_services
+from tests.support.process import _HEARTH_VARIABLES
 
-# Fixtures of a real Chromium (browser, page), and of Dovecot and a Google token endpoint double.
-pytest_plugins = ["tests.support.browser", "tests.support.mail"]
+pytest_plugins = [
+    "tests.support.database",  # the suite's PostgreSQL: fresh_database, database_url, db_session
+    "tests.support.app",  # the app in-process: make_settings, client_for
+    "tests.support.browser",  # a real Chromium: browser, page
+    "tests.support.mail",  # Dovecot, and a double of Google's token endpoint
+]
+
+# What a fixture needs, as markers: a test using it, directly or through other fixtures, gets
+# them. A test module adds its own fixtures' needs with a FIXTURE_NEEDS dict of the same form;
+# what a test does without a fixture (start `hearth worker`, reach TEST_REDIS_URL) it marks.
+FIXTURE_NEEDS: dict[str, tuple[str, ...]] = {
+    "fresh_database": ("postgres",),
+    "database_url": ("postgres",),  # and so engine, db_session
+    "make_settings": ("postgres", "redis"),  # and so client_for: the app on both
+    "browser": ("browser",),  # and so page
+    "dovecot": ("mail",),
+    "own_dovecot": ("mail",),
+}
 
 
-def pytest_sessionstart(session: pytest.Session) -> None:
-    # A missing service fails the run at once, saying what is missing: never a skip.
-    if missing := missing_services():
-        pytest.exit("The test suite needs these services:\n  " + "\n  ".join(missing), returncode=1)
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        needs = {**FIXTURE_NEEDS, **getattr(getattr(item, "module", None), "FIXTURE_NEEDS", {})}
+        fixtures = set(getattr(item, "fixturenames", ()))
+        have = {mark.name for mark in item.iter_markers()}
+        for name in sorted(fixtures & needs.keys()):
+            for marker in needs[name]:
+                if marker not in have:
+                    item.add_marker(marker)
+                    have.add(marker)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    # Only what the selected tests need, and a failure, never a skip: in CI a missing
+    # service is a broken runner.
+    if session.config.option.collectonly or not session.items:
+        return
+    # Imported here: it reads the plugins above, which must be registered (and their asserts
+    # rewritten) first.
+    from tests.support.needs import missing_needs
+
+    markers = {mark.name for item in session.items for mark in item.iter_markers()}
+    if problems := missing_needs(markers):
+        pytest.exit(
+            "The selected tests need what this machine lacks:\n  " + "\n  ".join(problems),
+            returncode=1,
+        )
 
 
 @pytest.fixture(autouse=True)
@@ -37,102 +63,3 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test sees the settings of the person running it."""
     for name in _HEARTH_VARIABLES:
         monkeypatch.delenv(name, raising=False)
-
-
-def _admin_execute(sql: str) -> None:
-    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as connection:
-        connection.execute(sql)  # type: ignore[arg-type]
-
-
-def create_database(prefix: str = "hearth_test") -> str:
-    """A new, empty database on the test server; returns its URL."""
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    _admin_execute(f'CREATE DATABASE "{name}"')
-    return POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-
-
-def drop_database(url: str) -> None:
-    name = url.rsplit("/", 1)[1]
-    _admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-@pytest.fixture
-def fresh_database() -> Iterator[str]:
-    """An empty database of the test's own, dropped afterwards."""
-    url = create_database()
-    yield url
-    drop_database(url)
-
-
-@pytest.fixture(scope="session")
-async def database_url() -> AsyncIterator[str]:
-    """The suite's database, built once by the real Alembic migrations."""
-    url = create_database()
-    engine = create_engine(normalize_database_url(url))
-    try:
-        await upgrade_to_head(engine)
-    finally:
-        await engine.dispose()
-    yield url
-    drop_database(url)
-
-
-@pytest.fixture(scope="session")
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(normalize_database_url(database_url))
-    yield engine
-    await engine.dispose()
-
-
-@pytest.fixture
-async def db_session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
-    """A session inside a transaction that is rolled back after the test, whatever it
-    committed (commits become savepoints)."""
-    async with engine.connect() as connection:
-        transaction = await connection.begin()
-        session = AsyncSession(bind=connection, join_transaction_mode="create_savepoint")
-        try:
-            yield session
-        finally:
-            await session.close()
-            await transaction.rollback()
-
-
-@pytest.fixture
-def make_settings(database_url: str) -> Callable[..., Settings]:
-    """Settings for the suite's database and Redis; keyword arguments override."""
-
-    def make(**overrides: Any) -> Settings:
-        values: dict[str, Any] = {
-            "secret_key": TEST_SECRET_KEY,
-            "database_url": database_url,
-            "redis_url": REDIS_URL,
-            "db_connect_attempts": 1,
-            "db_connect_delay_seconds": 0.1,
-            "health_cache_seconds": 0,
-        }
-        values.update(overrides)
-        return Settings(_env_file=None, **values)  # type: ignore[call-arg]
-
-    return make
-
-
-@asynccontextmanager
-async def served(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    """The app with its lifespan running, and an async client that talks to it in-process."""
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://hearth.test") as client:
-            yield client
-
-
-@pytest.fixture
-def client_for(
-    make_settings: Callable[..., Settings],
-) -> Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]:
-    """``async with client_for(**settings) as client``: the real app on the suite's database."""
-
-    def open_client(**overrides: Any) -> AbstractAsyncContextManager[httpx.AsyncClient]:
-        return served(create_app(make_settings(**overrides)))
-
-    return open_client

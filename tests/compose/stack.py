@@ -207,7 +207,7 @@ def _describe(states: dict[str, str]) -> str:
     return ", ".join(f"{name}: {state}" for name, state in states.items())
 
 
-def check(condition: bool, message: str) -> None:
+def check(condition: bool, message: str) -> None:  # noqa: FBT001 (reads as an assertion)
     if not condition:
         raise StackFailure(message)
 

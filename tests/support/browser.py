@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page, ViewportSize, async_playwright
 
 CHROMIUM = os.environ.get("HEARTH_CHROMIUM", "/usr/bin/chromium")
 # All are needed on a machine without internet: without the background-networking ones,
@@ -28,13 +29,13 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--disable-quic",
 ]
-VIEWPORT = {"width": 1280, "height": 900}
+VIEWPORT: ViewportSize = {"width": 1280, "height": 900}
 
 
 @pytest.fixture(scope="session")
 async def browser() -> AsyncIterator[Browser]:
     """One headless Chromium for the session, started on first use."""
-    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
+    if not (Path(CHROMIUM).is_file() and os.access(CHROMIUM, os.X_OK)):
         raise AssertionError(
             f"The browser tests need Chromium at {CHROMIUM}, and there is none. Run `make test` "
             "(it installs it) or scripts/ensure-chromium.sh, or set HEARTH_CHROMIUM."
@@ -50,6 +51,6 @@ async def browser() -> AsyncIterator[Browser]:
 @pytest.fixture
 async def page(browser: Browser) -> AsyncIterator[Page]:
     """A new page in a context of its own (fresh cookies), 1280x900."""
-    context = await browser.new_context(viewport=VIEWPORT)  # type: ignore[arg-type]
+    context = await browser.new_context(viewport=VIEWPORT)
     yield await context.new_page()
     await context.close()

@@ -49,7 +49,7 @@ class Received:
 
 
 class FakeLLM(ThreadingHTTPServer):
-    """Speaks three APIs on one port:
+    """An LLM server double that speaks three APIs on one port.
 
     - Ollama: ``GET /api/tags``, ``POST /api/chat``, ``POST /api/embed``;
     - OpenAI: ``GET /v1/models``, ``POST /v1/chat/completions``, ``POST /v1/embeddings``,
@@ -254,7 +254,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def log_message(self, format: str, *args: object) -> None:  # silence the default stderr log
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (the base class's name)
+        # Silences the default stderr log.
         pass
 
 

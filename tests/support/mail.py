@@ -128,7 +128,8 @@ class _TokenHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, format: str, *args: object) -> None:  # silence the default stderr log
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (the base class's name)
+        # Silences the default stderr log.
         pass
 
 
@@ -208,7 +209,7 @@ def _dovecot_fixture() -> Iterator[ImapServer]:
 
 def missing_programs() -> str | None:
     """What the private Dovecot needs and cannot find, and how to get it."""
-    if not (os.path.isfile(DOVECOT) and os.access(DOVECOT, os.X_OK)):
+    if not (Path(DOVECOT).is_file() and os.access(DOVECOT, os.X_OK)):
         return f"The mail tests need Dovecot at {DOVECOT}; {HOW_TO_INSTALL}."
     if shutil.which("openssl") is None:
         return "The mail tests need the openssl command (Debian's openssl package)."

@@ -85,11 +85,7 @@ def run_hearth(
 
 def json_lines(text: str) -> list[dict[str, Any]]:
     """Every JSON log line in ``text``; anything else is a failure (no stray tracebacks)."""
-    lines = []
-    for line in text.splitlines():
-        if line.strip():
-            lines.append(json.loads(line))
-    return lines
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
 class HearthServer:
@@ -128,6 +124,26 @@ class HearthServer:
             time.sleep(0.1)
         raise AssertionError(
             f"{path} never answered {status} (last: {last}):\n{self.output.read_text()}"
+        )
+
+    def wait_for_check(self, name: str, status: str = "ok", timeout: float = 60) -> dict[str, Any]:
+        """Poll /health until its check ``name`` reports ``status``; return that check. Fail
+        with the last answer, and the server's output, if it never does."""
+        deadline = time.monotonic() + timeout
+        last: object = None
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(
+                    f"hearth exited with {self.process.returncode}:\n{self.output.read_text()}"
+                )
+            check: dict[str, Any] = self.get("/health").json()["checks"][name]
+            if check["status"] == status:
+                return check
+            last = check
+            time.sleep(0.2)
+        raise AssertionError(
+            f"/health never reported {name} {status} in {timeout:g} s (last: {last}):\n"
+            f"{self.output.read_text()}"
         )
 
     def wait_for_event(self, name: str, timeout: float = 60) -> dict[str, Any]:

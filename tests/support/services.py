@@ -1,4 +1,4 @@
-"""Where the test suite finds PostgreSQL and Redis, and a clear failure when it cannot."""
+"""Where the test suite finds PostgreSQL and Redis, and small servers of its own."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from socketserver import BaseServer
 from typing import TypeVar
 from urllib.parse import urlsplit
@@ -19,30 +20,16 @@ POSTGRES_ADMIN_URL = os.environ.get(
 )
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
-HOW_TO_START = {
-    "PostgreSQL": "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start "
-    "(or set TEST_POSTGRES_URL to a server that trusts the connecting user)",
-    "Redis": "redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save '' "
-    "(or set TEST_REDIS_URL)",
-}
 
-
-def missing_services() -> list[str]:
-    """Names and remedies of the services the suite needs but cannot reach."""
-    missing = []
-    for name, url, default_port in (
-        ("PostgreSQL", POSTGRES_ADMIN_URL, 5432),
-        ("Redis", REDIS_URL, 6379),
-    ):
-        parts = urlsplit(url)
-        address = (parts.hostname or "127.0.0.1", parts.port or default_port)
-        try:
-            socket.create_connection(address, timeout=2).close()
-        except OSError as exc:
-            missing.append(
-                f"{name} at {address[0]}:{address[1]} ({exc}); start it: {HOW_TO_START[name]}"
-            )
-    return missing
+def unreachable(url: str, default_port: int) -> str | None:
+    """Why nothing answers at ``url``'s host and port, or None when something does."""
+    parts = urlsplit(url)
+    address = (parts.hostname or "127.0.0.1", parts.port or default_port)
+    try:
+        socket.create_connection(address, timeout=2).close()
+    except OSError as exc:
+        return f"nothing answers at {address[0]}:{address[1]} ({exc})"
+    return None
 
 
 def free_port() -> int:
@@ -63,3 +50,41 @@ def serving(server: ServerT) -> Iterator[ServerT]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@dataclass
+class Listener:
+    """A port that counts the connections made to it (and closes each at once)."""
+
+    port: int
+    accepted: list[tuple[str, int]] = field(default_factory=list)
+
+
+@contextmanager
+def counting_listener() -> Iterator[Listener]:
+    """A TCP port on 127.0.0.1 that accepts connections, counts them and closes them: a client
+    fails fast, and the test learns whether anything tried to connect."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(64)
+    server.settimeout(0.05)
+    listener = Listener(int(server.getsockname()[1]))
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                connection, peer = server.accept()
+            except OSError:
+                continue
+            listener.accepted.append(peer)
+            connection.close()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield listener
+    finally:
+        stop.set()
+        thread.join()
+        server.close()

@@ -6,14 +6,15 @@ import os
 import time
 
 import redis
-from celery import shared_task
+from celery import Task, shared_task
 from sqlalchemy import create_engine, text
 
 from hearth.kit.urls import normalize_database_url
 
 
+# Celery has no type hints (pyproject.toml: ignore_missing_imports), so its decorator is untyped.
 @shared_task(name="tests.effect", bind=True)  # type: ignore[untyped-decorator]
-def effect(self, key: str, seconds: float) -> str:  # type: ignore[no-untyped-def]
+def effect(self: Task, key: str, seconds: float) -> str:
     """Counts every run, works ``seconds``, then records its effect once per task id (the
     idempotence every Hearth task must have)."""
     client = redis.Redis.from_url(os.environ["TEST_EFFECT_REDIS_URL"])
@@ -24,7 +25,7 @@ def effect(self, key: str, seconds: float) -> str:  # type: ignore[no-untyped-de
     return "done"
 
 
-@shared_task(name="tests.read_setting")  # type: ignore[untyped-decorator]
+@shared_task(name="tests.read_setting")  # type: ignore[untyped-decorator]  # Celery: untyped
 def read_setting(key: str) -> str | None:
     """What the worker sees of a runtime setting: proves a task runs after the commit."""
     engine = create_engine(normalize_database_url(os.environ["DATABASE_URL"]))

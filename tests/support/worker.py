@@ -114,9 +114,10 @@ class OwnedRedis:
         while time.monotonic() < deadline:
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
             except OSError:
                 time.sleep(0.05)
+            else:
+                return
         raise AssertionError(f"redis-server did not start on port {self.port}")
 
     def stop(self) -> None:

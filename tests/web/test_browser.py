@@ -1,0 +1,158 @@
+"""The operator console in a real Chromium, against a real `hearth serve` process."""
+
+from __future__ import annotations
+
+import os
+import re
+from contextlib import ExitStack
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Locator, Page, expect
+
+from tests.support.fake_llm import fake_ollama
+from tests.support.process import clean_environment, hearth_server
+from tests.support.services import REDIS_URL, free_port
+from tests.support.worker import hearth_worker
+
+pytestmark = pytest.mark.redis  # both tests give `hearth serve` the suite's Redis
+
+PASSWORD = "browser-test-operator-password"
+# `make screenshots` sets this to docs/ to refresh the pictures in the README.
+SCREENSHOT_DIR = os.environ.get("HEARTH_SCREENSHOT_DIR")
+
+
+async def _screenshot(page: Page, tmp_path: Path, name: str) -> None:
+    target = Path(SCREENSHOT_DIR) if SCREENSHOT_DIR else tmp_path
+    target.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=target / name, full_page=True)
+    assert (target / name).read_bytes().startswith(b"\x89PNG")
+
+
+def _test_button(page: Page, service: str) -> Locator:
+    return page.locator("li.test-row", has_text=service).get_by_role(
+        "button", name="Test connection"
+    )
+
+
+@pytest.mark.worker
+async def test_operator_console(page: Page, tmp_path: Path, fresh_database: str) -> None:
+    with ExitStack() as stack:
+        await _console_walkthrough(page, tmp_path, fresh_database, stack)
+
+
+async def _console_walkthrough(
+    page: Page, tmp_path: Path, fresh_database: str, stack: ExitStack
+) -> None:
+    port = free_port()
+    env = clean_environment(
+        DATABASE_URL=fresh_database,
+        REDIS_URL=REDIS_URL,
+        ADMIN_PASSWORD=PASSWORD,
+        HEALTH_CACHE_SECONDS="0",
+        WORKER_HEARTBEAT_SECONDS="1",
+    )
+    banner = page.locator("#degraded-banner")
+    with fake_ollama() as ollama, hearth_server(env, tmp_path, port) as server:
+        server.wait_until("/readyz", 200)  # migrated: the worker's heartbeat table exists
+        worker = stack.enter_context(hearth_worker(env, tmp_path))
+        worker.wait_for_log(" ready.")
+        server.wait_for_check("worker", "ok")  # its first heartbeat
+
+        # The dashboard loads its health fragment with htmx; reading needs no login.
+        await page.goto(f"{server.url}/")
+        await expect(page.locator("#check-db .badge")).to_have_text("ok")
+        await expect(page.locator("#check-redis .badge")).to_have_text("ok")
+        await expect(page.locator("#check-llm .badge")).to_have_text("unconfigured")
+        await expect(page.locator("#check-worker .badge")).to_have_text("ok")
+        await _screenshot(page, tmp_path, "dashboard.png")
+
+        # The config page asks for the operator password first.
+        await page.get_by_role("link", name="Go to Config →").click()
+        await expect(page).to_have_url(re.compile(r"/login\?next=/config$"))
+        await page.get_by_label("Operator password").fill("not it")
+        await page.get_by_role("button", name="Log in").click()
+        await expect(page.locator(".flash.error")).to_have_text("Wrong password.")
+        await page.get_by_label("Operator password").fill(PASSWORD)
+        await page.get_by_role("button", name="Log in").click()
+        await expect(page).to_have_url(f"{server.url}/config")
+
+        # Save settings; the page says what was saved and where values come from.
+        await page.get_by_label("Chat model").fill("qwen2.5:7b")
+        await page.get_by_label("LLM endpoint").fill(ollama.url)
+        await page.get_by_role("button", name="Save").click()
+        await expect(page.locator(".flash.success")).to_have_text("Saved: llm_endpoint, llm_model.")
+        await expect(page.locator(".field", has_text="Chat model").locator(".source")).to_have_text(
+            "database"
+        )
+
+        # Test connection: the result appears inline, without a page load.
+        await _test_button(page, "db").click()
+        await expect(page.locator("#test-db .badge")).to_have_text("ok")
+        await _test_button(page, "llm").click()
+        await expect(page.locator("#test-llm .badge")).to_have_text("ok")
+        await expect(page.locator("#test-llm")).to_contain_text("Ollama at")
+        await expect(banner).to_have_count(0)
+        await _screenshot(page, tmp_path, "config.png")
+
+        # An invalid value is refused inline, and nothing is saved.
+        await page.get_by_label("Event date").fill("2026-12-24")
+        await page.get_by_label("Embedding model").fill("not a model name!")
+        await page.get_by_role("button", name="Save").click()
+        await expect(page.locator("#embedding_model-error")).to_contain_text(
+            "may hold letters, digits"
+        )
+        await expect(page.get_by_label("Embedding model")).to_have_attribute("aria-invalid", "true")
+
+        # A dead LLM endpoint: the banner shows on every page.
+        await page.goto(f"{server.url}/config")
+        await page.get_by_label("LLM endpoint").fill(f"http://127.0.0.1:{free_port()}")
+        await page.get_by_role("button", name="Save").click()
+        for path in ("/", "/status", "/config", "/login"):
+            await page.goto(f"{server.url}{path}")
+            await expect(banner).to_contain_text("AI features unavailable — LLM unreachable")
+
+        # The 404 page, in the site's frame.
+        response = await page.goto(f"{server.url}/no/such/page")
+        assert response is not None
+        assert response.status == 404
+        await expect(page.locator(".error-page h1")).to_have_text("Page not found")
+        await expect(page.get_by_role("navigation", name="Main")).to_be_visible()
+        assert server.stop() == 0
+
+    # After a restart the saved values are still there (and the session too: same SECRET_KEY).
+    with hearth_server(env, tmp_path, port) as server:
+        server.wait_until("/readyz", 200)
+        await page.goto(f"{server.url}/config")
+        await expect(page.get_by_label("Chat model")).to_have_value("qwen2.5:7b")
+        await expect(page.get_by_label("Embedding model")).to_have_value("nomic-embed-text")
+
+        await page.get_by_role("button", name="Log out").click()
+        await expect(page).to_have_url(f"{server.url}/")
+        await page.goto(f"{server.url}/config")
+        await expect(page).to_have_url(re.compile(r"/login\?next=/config$"))
+        assert server.stop() == 0
+
+
+async def test_locked_settings_are_read_only_in_the_browser(
+    page: Page, tmp_path: Path, fresh_database: str
+) -> None:
+    port = free_port()
+    env = clean_environment(
+        DATABASE_URL=fresh_database,
+        ADMIN_PASSWORD=PASSWORD,
+        LLM_MODEL="pinned-model",
+        REDIS_URL=REDIS_URL,
+    )
+    with hearth_server(env, tmp_path, port) as server:
+        server.wait_until("/readyz", 200)
+        await page.goto(f"{server.url}/login?next=/config")
+        await page.get_by_label("Operator password").fill(PASSWORD)
+        await page.get_by_role("button", name="Log in").click()
+        field = page.get_by_label("Chat model")
+        await expect(field).to_have_value("pinned-model")
+        await expect(field).to_have_attribute("readonly", "")
+        await expect(page.locator(".field", has_text="Chat model").locator(".source")).to_have_text(
+            "set by LLM_MODEL"
+        )
+        assert server.stop() == 0
