@@ -41,12 +41,12 @@ class UnitOfWork:
     """The session of one unit of work, and the actions waiting for its commit."""
 
     session: AsyncSession
-    _after_commit: list[AfterCommit] = field(default_factory=list)
+    waiting: list[AfterCommit] = field(default_factory=list)  # for the commit, in order
 
     def after_commit(self, action: AfterCommit) -> None:
         """Run ``action`` once the transaction is committed, never if it is rolled back.
         The data is stored by then, so ``action`` must handle its own failures."""
-        self._after_commit.append(action)
+        self.waiting.append(action)
 
 
 @asynccontextmanager
@@ -68,5 +68,5 @@ async def unit_of_work(sessions: Sessions | None) -> AsyncIterator[UnitOfWork]:
         if not is_unavailable(exc):
             raise
         raise DatabaseUnavailable(f"The database is unavailable: {error_reason(exc)}.") from None
-    for action in unit._after_commit:  # noqa: SLF001 (the unit's own module runs its actions)
+    for action in unit.waiting:
         await action()
