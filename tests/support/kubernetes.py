@@ -20,6 +20,7 @@ import kubernetes_validate
 import yaml
 from kubernetes_validate.utils import latest_version
 
+from hearth.config.settings import SECRET_FIELDS
 from tests.support.paths import ROOT
 
 CHART = ROOT / "deploy" / "helm" / "hearth"
@@ -29,16 +30,8 @@ RELEASE, NAMESPACE = "hearth", "home"
 KUBERNETES_VERSIONS = ("1.28.0", latest_version())
 
 DATABASE_URL = "postgresql://hearth:db-password-7f3a@postgres.db.svc:5432/hearth"
-SECRET_NAMES = {
-    "SECRET_KEY",
-    "ADMIN_PASSWORD",
-    "MCP_TOKEN",
-    "LLM_API_KEY",
-    "GMAIL_CLIENT_SECRET",
-    "GMAIL_REFRESH_TOKEN",
-    "IMAP_PASSWORD",
-    "DATABASE_URL",
-}
+# Every secret Hearth reads (its SecretStr settings), and the database URL with its password.
+SECRET_NAMES = {name.upper() for name in SECRET_FIELDS} | {"DATABASE_URL"}
 WORKER_PROBE = ["hearth", "check", "--worker"]
 
 

@@ -15,50 +15,16 @@ from typing import Any
 
 import httpx
 
+from hearth.config.settings import Settings, env_names
+
 HEARTH = str(Path(sys.executable).with_name("hearth"))
 TEST_SECRET_KEY = "test-only-secret-key-that-is-long-enough-0123456789"
 
-# Variables the suite's processes must not inherit from whoever runs the tests.
-_HEARTH_VARIABLES = (
-    "SECRET_KEY",
-    "ADMIN_PASSWORD",
-    "DATABASE_URL",
-    "REDIS_URL",
-    "LLM_ENDPOINT",
-    "OLLAMA_BASE_URL",
-    "HOST",
-    "PORT",
-    "LOG_LEVEL",
-    "LOG_FORMAT",
-    "HEARTH_DATA_DIR",
-    "DB_CONNECT_ATTEMPTS",
-    "DB_CONNECT_DELAY_SECONDS",
-    "MIGRATE_ON_START",
-    "HEALTH_BUDGET_SECONDS",
-    "HEALTH_CACHE_SECONDS",
-    "SERVICE_NAME",
-    "HEARTH_SECRETS_DIR",
-    "CREDENTIALS_DIRECTORY",
-    "LLM_PROVIDER",
-    "LLM_MODEL",
-    "EMBEDDING_MODEL",
-    "EVENT_DATE",
-    "LLM_API_KEY",
-    "SESSION_COOKIE_SECURE",
-    "WORKER_CONCURRENCY",
-    "WORKER_IMPORTS",
-    "TASK_VISIBILITY_TIMEOUT_SECONDS",
-    "WORKER_HEARTBEAT_SECONDS",
-    "GMAIL_CLIENT_ID",
-    "GMAIL_CLIENT_SECRET",
-    "GMAIL_REFRESH_TOKEN",
-    "IMAP_HOST",
-    "IMAP_PORT",
-    "IMAP_TLS",
-    "IMAP_USER",
-    "IMAP_PASSWORD",
-    "IMAP_CA_FILE",
-    "MCP_TOKEN",
+# Variables the suite's processes must not inherit from whoever runs the tests: every name a
+# setting is read from (so a setting added later is covered too), and where secret files are.
+_HEARTH_VARIABLES = frozenset(
+    {name for field, info in Settings.model_fields.items() for name in env_names(field, info)}
+    | {"HEARTH_SECRETS_DIR", "CREDENTIALS_DIRECTORY"}
 )
 
 

@@ -25,15 +25,9 @@ from tests.support.kubernetes import (
 
 
 def test_no_secret_value_leaves_the_secret() -> None:
-    secrets = {
-        "SECRET_KEY": "secret-key-marker-0123456789abcdefghij",
-        "ADMIN_PASSWORD": "admin-password-marker",
-        "MCP_TOKEN": "mcp-token-marker-0123",
-        "LLM_API_KEY": "llm-api-key-marker",
-        "GMAIL_CLIENT_SECRET": "gmail-client-secret-marker",
-        "GMAIL_REFRESH_TOKEN": "gmail-refresh-token-marker",
-        "IMAP_PASSWORD": "imap-password-marker",
-    }
+    # Every secret Hearth reads, so a secret added to the settings is held to this too.
+    secrets = {name: f"{name.lower()}-marker-0123456789abcdefghij" for name in SECRET_NAMES}
+    secrets.pop("DATABASE_URL")
     redis_url = "redis://:redis-password-marker@valkey:6379/0"
     objects = render(
         {
