@@ -264,8 +264,11 @@ def table(rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
-def print_heading(title: str, elapsed: float) -> None:
-    """The report's title, then the Python version, CPUs, load and time taken."""
+def print_report(
+    title: str, rows: Sequence[Sequence[str]], details: Sequence[str], elapsed: float
+) -> None:
+    """The report: its title, the machine (Python, CPUs, load, time taken), the table of
+    figures beside their baselines, then the details."""
     load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
     print()
     print(title)
@@ -274,6 +277,11 @@ def print_heading(title: str, elapsed: float) -> None:
         f"load average at the end {load}, {elapsed:.0f} s in all"
     )
     print()
+    print(table(rows))
+    print()
+    print("Details:")
+    for line in details:
+        print(line)
 
 
 # --- Signals and the entry point -------------------------------------------------------

@@ -40,14 +40,13 @@ def print_report(startup: StartupResult, throughput: ThroughputResult, elapsed: 
         *serve_startup.rows(startup),
         *serve_throughput.rows(throughput),
     ]
-    common.print_heading(
-        "Hearth benchmark: each figure beside its baseline, measured in this run", elapsed
+    details = [*serve_startup.details(startup), *serve_throughput.details(throughput)]
+    common.print_report(
+        "Hearth benchmark: each figure beside its baseline, measured in this run",
+        rows,
+        details,
+        elapsed,
     )
-    print(common.table(rows))
-    print()
-    print("Details:")
-    for line in [*serve_startup.details(startup), *serve_throughput.details(throughput)]:
-        print(line)
 
 
 def benchmark() -> int:

@@ -75,18 +75,17 @@ def print_report(results: Results, elapsed: float) -> None:
         *task_throughput.rows(results.throughput),
         *worker_memory.rows(results.memory),
     ]
-    common.print_heading(
-        "Hearth task benchmark: each figure beside its baseline, measured in this run", elapsed
-    )
-    print(common.table(rows))
-    print()
-    print("Details:")
-    for line in [
+    details = [
         *task_latency.details(hearth_latency, baseline_latency),
         *task_throughput.details(results.throughput),
         *worker_memory.details(results.memory),
-    ]:
-        print(line)
+    ]
+    common.print_report(
+        "Hearth task benchmark: each figure beside its baseline, measured in this run",
+        rows,
+        details,
+        elapsed,
+    )
     if task_latency.missed(hearth_latency) or task_throughput.missed(results.throughput):
         print(
             "  a latency or throughput target was missed: the baseline uses the same worker, "
