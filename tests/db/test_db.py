@@ -8,15 +8,18 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import uuid
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
+from hearth.db.embedded import create_database_once
 from hearth.db.engine import DatabaseAdapter, connect_with_retry, create_engine
 from hearth.db.migrate import (
     HEAD_REVISION,
@@ -31,7 +34,7 @@ from hearth.log import configure_logging
 from hearth.models import Setting
 from tests.support.database import rolled_back_session
 from tests.support.paths import ROOT
-from tests.support.services import free_port
+from tests.support.services import POSTGRES_ADMIN_URL, free_port
 
 
 async def test_migrations_create_the_settings_table(engine: AsyncEngine) -> None:
@@ -208,3 +211,31 @@ async def test_database_check_reports_versions_and_failures(engine: AsyncEngine)
     assert down.status == "unreachable"
     assert "Connection refused" in down.detail
     assert "dead-db-secret" not in down.detail
+
+
+@pytest.mark.postgres
+def test_processes_starting_together_create_the_embedded_database_once() -> None:
+    """`hearth serve --with-worker` starts two processes that both make sure the embedded
+    server has Hearth's database: six at once, released together, never fail."""
+    name = f"hearth_race_{uuid.uuid4().hex[:8]}"
+    together = threading.Barrier(6)
+    created: list[bool] = []
+    errors: list[str] = []
+
+    def start() -> None:
+        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as connection:
+            together.wait()
+            try:
+                created.append(create_database_once(connection, name))
+            except psycopg.Error as exc:
+                errors.append(f"{type(exc).__name__}: {exc}")
+
+    threads = [threading.Thread(target=start) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}"')
+    assert errors == []
+    assert sorted(created) == [False] * 5 + [True]

@@ -15,11 +15,15 @@ import threading
 import warnings
 from concurrent.futures import Future
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
 from hearth.errors import StartupError
 from hearth.kit.text import first_line
 from hearth.log import get_logger
+
+if TYPE_CHECKING:
+    import psycopg
 
 log = get_logger(__name__)
 
@@ -117,12 +121,28 @@ class EmbeddedPostgres:
         with psycopg.connect(
             host=socket_dir, user=SERVER_USER, dbname="postgres", autocommit=True
         ) as connection:
-            exists = connection.execute(
-                "SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE_NAME,)
-            ).fetchone()
-            if not exists:
-                connection.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
+            if create_database_once(connection, DATABASE_NAME):
                 log.info("embedded_database_created", database=DATABASE_NAME)
+
+
+def create_database_once(connection: psycopg.Connection, name: str) -> bool:
+    """Create database ``name`` unless it exists; True if this call created it.
+
+    ``hearth serve --with-worker`` starts the server and the worker at once: on the first run
+    both may find no database, and the second ``CREATE DATABASE`` then fails. The database
+    the other process made is the one wanted.
+    """
+    import psycopg
+    from psycopg import sql
+
+    found = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+    if found.fetchone():
+        return False
+    try:
+        connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    except (psycopg.errors.DuplicateDatabase, psycopg.errors.UniqueViolation):
+        return False
+    return True
 
 
 class EmbeddedNotRunning(StartupError):
