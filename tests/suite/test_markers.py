@@ -29,12 +29,13 @@ def _pytest(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_markers_follow_the_fixtures_and_only_what_is_selected_is_looked_for() -> None:
-    # With PostgreSQL away, the tests of test_db that need no database still run: the other
-    # ten are marked `postgres` through db_session, engine or fresh_database.
+    # With PostgreSQL away, the tests of test_db that need no database still run: of the
+    # other eleven, ten are marked `postgres` through db_session, engine or fresh_database,
+    # one (which connects by itself) by hand.
     dead = {"TEST_POSTGRES_URL": f"postgresql://postgres@127.0.0.1:{free_port()}/postgres"}
     result = _pytest("-q", "-m", "not postgres", DB_TESTS, **dead)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "2 passed, 10 deselected" in result.stdout
+    assert "2 passed, 11 deselected" in result.stdout
 
 
 def test_a_missing_service_a_selected_test_needs_stops_the_run_at_once() -> None:
