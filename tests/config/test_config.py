@@ -56,6 +56,8 @@ def test_the_allowlist_holds_the_agreed_keys_and_no_secret() -> None:
         ("llm_model", "llama 3; rm -rf", "may hold letters, digits"),
         ("event_date", "2026-02-30", "must be a date written YYYY-MM-DD"),
         ("embedding_model", "x" * 300, "is 300 characters long; at most 255"),
+        ("llm_endpoint", "http://ollama:11434/\x00", "NUL character"),
+        ("llm_model", "llama\x00", "NUL character"),
     ],
 )
 def test_ill_typed_values_are_refused_with_a_reason(key: str, value: str, reason: str) -> None:

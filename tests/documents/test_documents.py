@@ -83,6 +83,19 @@ async def test_documents_are_kept_on_postgresql_without_pgvector(client_for: Cli
         ("get", "/documents/search?q=boiler&k=51", None, 422, "k"),
         ("get", "/documents/not-a-number", None, 422, "document_id"),
         ("get", "/documents/987654321", None, 404, "987654321"),
+        # What PostgreSQL cannot hold is refused before it gets there, never a 500.
+        ("get", "/documents/2147483648", None, 422, "document_id"),
+        ("get", "/documents/0", None, 422, "document_id"),
+        ("post", "/documents", {"text": "a\x00b"}, 422, "NUL"),
+        ("post", "/documents", {"text": "x", "metadata": {"k": "a\x00b"}}, 422, "NUL"),
+        ("post", "/documents", {"text": "x", "metadata": {"a\x00": 1}}, 422, "NUL"),
+        (
+            "post",
+            "/documents/batch",
+            {"documents": [{"text": "fine"}, {"text": "a\x00b"}]},
+            422,
+            "NUL",
+        ),
     ],
 )
 async def test_bad_requests_are_refused_with_the_reason(
@@ -92,6 +105,19 @@ async def test_bad_requests_are_refused_with_the_reason(
         response = await client.request(method, path, json=body)
     assert response.status_code == status, response.text
     assert words in response.text
+
+
+async def test_numbers_json_cannot_hold_are_refused(client_for: ClientFor) -> None:
+    """1e400 reads as Infinity, and NaN is not JSON: 422 naming the field, nothing stored."""
+    async with client_for() as client:
+        for number in (b"1e400", b"-1e400", b"NaN", b"Infinity"):
+            body = b'{"text": "x", "metadata": {"reading": ' + number + b"}}"
+            response = await client.post(
+                "/documents", content=body, headers={"content-type": "application/json"}
+            )
+            assert response.status_code == 422, (number, response.text)
+            assert response.json()["errors"][0]["field"] == "body.metadata"
+            assert "NaN or Infinity" in response.json()["errors"][0]["message"]
 
 
 async def test_documents_are_kept_when_the_queue_is_down(client_for: ClientFor) -> None:

@@ -53,6 +53,8 @@ class RuntimeKey:
     def validate(self, raw: str) -> str:
         """The value as it will be stored, or ``InvalidValue`` saying what is wrong."""
         value = raw.strip()
+        if "\x00" in value:
+            raise InvalidValue("holds a NUL character, which PostgreSQL cannot store")
         if len(value) > self.max_length:
             raise InvalidValue(f"is {len(value)} characters long; at most {self.max_length}")
         if self.kind == "choice":

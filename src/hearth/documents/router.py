@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Path, Query, status
 
 from hearth.config.dependencies import RuntimeValuesDep
 from hearth.db.dependencies import SessionDep, UnitOfWorkDep, VectorSupportDep
 from hearth.documents import service
 from hearth.documents.schemas import (
+    MAX_DOCUMENT_ID,
     MAX_RESULTS,
     DocumentBatchIn,
     DocumentIn,
@@ -55,6 +56,9 @@ async def search(
 
 
 @router.get("/{document_id}", response_model=DocumentOut)
-async def get_document(document_id: int, session: SessionDep) -> DocumentOut:
+async def get_document(
+    document_id: Annotated[int, Path(ge=1, le=MAX_DOCUMENT_ID, description="The document's id.")],
+    session: SessionDep,
+) -> DocumentOut:
     """A document and whether the worker has embedded it yet."""
     return await service.get(session, document_id)

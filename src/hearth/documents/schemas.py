@@ -12,6 +12,8 @@ MAX_TEXT_CHARS = 100_000
 MAX_METADATA_BYTES = 16_384
 MAX_BATCH = 100
 MAX_RESULTS = 50
+# Document ids are PostgreSQL integers: a larger id names no document and must not reach SQL.
+MAX_DOCUMENT_ID = 2**31 - 1
 
 
 class DocumentIn(BaseModel):
@@ -22,17 +24,37 @@ class DocumentIn(BaseModel):
 
     @field_validator("text")
     @classmethod
-    def _not_blank(cls, value: str) -> str:
+    def _storable_text(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("text is blank")
+        if "\x00" in value:
+            raise ValueError("text holds a NUL character, which PostgreSQL cannot store")
         return value
 
     @field_validator("metadata")
     @classmethod
-    def _small(cls, value: dict[str, Any]) -> dict[str, Any]:
-        if len(json.dumps(value)) > MAX_METADATA_BYTES:
+    def _storable_metadata(cls, value: dict[str, Any]) -> dict[str, Any]:
+        try:
+            # Strict JSON: NaN and Infinity (1e400 reads as Infinity) are not JSON at all.
+            text = json.dumps(value, allow_nan=False)
+        except ValueError:
+            raise ValueError("metadata holds NaN or Infinity, which JSON cannot hold") from None
+        if len(text) > MAX_METADATA_BYTES:
             raise ValueError(f"metadata is larger than {MAX_METADATA_BYTES} bytes as JSON")
+        if _holds_nul(value):  # PostgreSQL's jsonb refuses the NUL character
+            raise ValueError("metadata holds a NUL character, which PostgreSQL cannot store")
         return value
+
+
+def _holds_nul(value: object) -> bool:
+    """Whether a NUL character stands in any key or string of a JSON value."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(key) or _holds_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(item) for item in value)
+    return False
 
 
 class DocumentBatchIn(BaseModel):
