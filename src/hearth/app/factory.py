@@ -28,6 +28,7 @@ from hearth.mcp import endpoint as mcp_endpoint
 from hearth.mcp.resources import ToolResources
 from hearth.version import hearth_version
 from hearth.web.errors import register_error_handlers
+from hearth.web.limits import BodyLimit
 from hearth.web.middleware import RequestContextMiddleware
 from hearth.web.templating import set_page_context
 from hearth.worker.router import router as tasks_router
@@ -94,6 +95,13 @@ def create_app(settings: Settings) -> FastAPI:
         max_age=SESSION_MAX_AGE_SECONDS,
         same_site="strict",
         https_only=settings.session_cookie_secure,
+    )
+    # Inside the request context, so a refused body is logged with its request id.
+    app.add_middleware(
+        BodyLimit,
+        default=settings.max_request_bytes,
+        larger={"/documents/batch": settings.max_batch_request_bytes},
+        variables={"": "MAX_REQUEST_BYTES", "/documents/batch": "MAX_BATCH_REQUEST_BYTES"},
     )
     app.add_middleware(RequestContextMiddleware)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -214,6 +214,17 @@ class Settings(BaseSettings):
     # Web server
     host: str = Field(default="127.0.0.1", description="Address `hearth serve` binds to.")
     port: int = Field(default=8000, ge=1, le=65535, description="Port `hearth serve` listens on.")
+    max_request_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="Largest request body Hearth reads, in bytes; a larger one is refused "
+        "with 413 before it is read. One document of 100 000 characters fits.",
+    )
+    max_batch_request_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        ge=1024,
+        description="The same for POST /documents/batch, which takes up to 100 documents.",
+    )
 
     # Logging
     log_level: LogLevel = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR.")
