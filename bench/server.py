@@ -4,7 +4,8 @@ machine. It reports; it asserts nothing.
 
 What it measures, and against what, is told where it is measured: ``bench.serve_startup``
 (start-up and idle memory, against a bare Uvicorn serving an empty FastAPI app) and
-``bench.serve_throughput`` (``/health`` against an empty route, with ``wrk``). The
+``bench.serve_throughput`` (``/health`` against an empty route, with ``wrk``) and
+``bench.request_bodies`` (memory while huge bodies arrive, against idle memory). The
 throughput runs use a fresh database on the PostgreSQL at 127.0.0.1:5432 (or the one
 TEST_POSTGRES_URL names, as for the test suite), created and dropped by this script.
 
@@ -26,21 +27,29 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import common, serve_startup, serve_throughput
+from bench import common, request_bodies, serve_startup, serve_throughput
 from bench.common import Processes
+from bench.request_bodies import BodiesResult
 from bench.serve_startup import StartupResult
 from bench.serve_throughput import ThroughputResult
 
 REDIS_SOCKET_TIMEOUT_S = 5.0
 
 
-def print_report(startup: StartupResult, throughput: ThroughputResult, elapsed: float) -> None:
+def print_report(
+    startup: StartupResult, throughput: ThroughputResult, bodies: BodiesResult, elapsed: float
+) -> None:
     rows = [
         ("figure", "hearth", "baseline", "hearth vs baseline", "target", ""),
         *serve_startup.rows(startup),
         *serve_throughput.rows(throughput),
+        *request_bodies.rows(bodies),
     ]
-    details = [*serve_startup.details(startup), *serve_throughput.details(throughput)]
+    details = [
+        *serve_startup.details(startup),
+        *serve_throughput.details(throughput),
+        *request_bodies.details(bodies),
+    ]
     common.print_report(
         "Hearth benchmark: each figure beside its baseline, measured in this run",
         rows,
@@ -61,6 +70,7 @@ def benchmark() -> int:
         startup = serve_startup.measure_startup(processes, data_dir)
         database_url = common.create_database(database)
         throughput = serve_throughput.measure_throughput(processes, wrk, database_url)
+        bodies = request_bodies.measure_bodies(processes, database_url)
     finally:
         with common.signals_ignored():
             print("cleaning up ...", file=sys.stderr)
@@ -68,7 +78,7 @@ def benchmark() -> int:
             serve_startup.stop_leftover_postgres(data_dir / "postgres")
             common.drop_database(database)
             shutil.rmtree(work, ignore_errors=True)
-    print_report(startup, throughput, time.monotonic() - started)
+    print_report(startup, throughput, bodies, time.monotonic() - started)
     return 0
 
 
