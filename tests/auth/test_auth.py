@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 from collections.abc import Callable
@@ -28,15 +29,13 @@ def test_the_verifier_keeps_a_hash_not_the_password() -> None:
     assert not PasswordVerifier(None).verify("")
 
 
-def test_throttle_counts_failures_per_client() -> None:
+def test_throttle_counts_attempts_per_client() -> None:
     throttle = LoginThrottle(limit=3, window=60)
-    for _ in range(3):
-        assert throttle.retry_after("10.0.0.1") == 0
-        throttle.failed("10.0.0.1")
-    assert 0 < throttle.retry_after("10.0.0.1") <= 61
-    assert throttle.retry_after("10.0.0.2") == 0
+    assert [throttle.admit("10.0.0.1") for _ in range(3)] == [0, 0, 0]
+    assert 0 < throttle.admit("10.0.0.1") <= 61
+    assert throttle.admit("10.0.0.2") == 0
     throttle.succeeded("10.0.0.1")
-    assert throttle.retry_after("10.0.0.1") == 0
+    assert throttle.admit("10.0.0.1") == 0
 
 
 async def _token(client: httpx.AsyncClient) -> str:
@@ -132,6 +131,22 @@ async def test_failed_logins_are_rate_limited(make_settings: Callable[..., Setti
     assert blocked_right.status_code == 429  # even the right password waits
     assert int(blocked_right.headers["Retry-After"]) > 0
     assert "Too many failed logins" in blocked_right.json()["detail"]
+
+
+async def test_parallel_guesses_are_checked_five_at_most(
+    make_settings: Callable[..., Settings],
+) -> None:
+    """Sixty wrong passwords sent at once from one address: five are checked (401), the
+    rest refused (429) before their password is looked at."""
+    async with served(create_app(make_settings(admin_password=PASSWORD))) as client:
+        headers = {"X-CSRF-Token": await _token(client)}
+        guesses = (
+            client.post("/login", json={"password": f"guess-{n}"}, headers=headers)
+            for n in range(60)
+        )
+        answers = await asyncio.gather(*guesses)
+    statuses = sorted(answer.status_code for answer in answers)
+    assert statuses == [401] * 5 + [429] * 55
 
 
 async def test_a_tampered_session_cookie_is_worthless(

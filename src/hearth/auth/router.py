@@ -55,7 +55,7 @@ async def login(request: Request, auth: AuthDep) -> Response:
             "No operator password is set: set ADMIN_PASSWORD (or ADMIN_PASSWORD_FILE) and restart.",
             status_code=403,
         )
-    if wait := auth.throttle.retry_after(client):
+    if wait := auth.throttle.admit(client):
         log.warning("login_failed", client=client, reason="too many attempts", retry_after=wait)
         raise HearthError(
             f"Too many failed logins from {client}; try again in {wait} s.",
@@ -64,7 +64,6 @@ async def login(request: Request, auth: AuthDep) -> Response:
         )
     password = values.get("password", "")
     if not password or not await asyncio.to_thread(auth.password.verify, password):
-        auth.throttle.failed(client)
         log.warning("login_failed", client=client, reason="wrong password")
         if wants_html(request):
             context = {

@@ -40,26 +40,27 @@ class OperatorAuth:
 
 
 class LoginThrottle:
-    """At most ``limit`` failed logins per client address within ``window`` seconds."""
+    """At most ``limit`` failed logins per client address within ``window`` seconds.
+
+    An attempt counts from the moment it is admitted, before its password is checked: sixty
+    guesses sent at once are admitted five, not sixty (a check takes ~50 ms in a thread, so
+    counting only finished failures would let every concurrent guess through)."""
 
     def __init__(self, limit: int = 5, window: float = 900.0) -> None:
         self.limit = limit
         self.window = window
         self._failures: dict[str, deque[float]] = {}
 
-    def retry_after(self, client: str) -> int:
-        """Seconds until ``client`` may try again; 0 when it may try now."""
-        failures = self._recent(client)
-        if len(failures) < self.limit:
-            return 0
-        return max(1, int(failures[0] + self.window - time.monotonic()) + 1)
-
-    def failed(self, client: str) -> None:
-        """Count a failed login from ``client``."""
-        self._recent(client).append(time.monotonic())
+    def admit(self, client: str) -> int:
+        """0 and the attempt is counted, or the seconds until ``client`` may try again."""
+        attempts = self._recent(client)
+        if len(attempts) >= self.limit:
+            return max(1, int(attempts[0] + self.window - time.monotonic()) + 1)
+        attempts.append(time.monotonic())
+        return 0
 
     def succeeded(self, client: str) -> None:
-        """Forget ``client``'s failed logins."""
+        """Forget ``client``'s attempts: the password was right."""
         self._failures.pop(client, None)
 
     def _recent(self, client: str) -> deque[float]:
