@@ -53,6 +53,9 @@ async def _console_walkthrough(
         WORKER_HEARTBEAT_SECONDS="1",
     )
     banner = page.locator("#degraded-banner")
+    # Chromium reports each thing the page's Content-Security-Policy refused on the console.
+    console: list[str] = []
+    page.on("console", lambda message: console.append(message.text))
     with fake_ollama() as ollama, hearth_server(env, tmp_path, port) as server:
         server.wait_until("/readyz", 200)  # migrated: the worker's heartbeat table exists
         worker = stack.enter_context(hearth_worker(env, tmp_path))
@@ -60,7 +63,10 @@ async def _console_walkthrough(
         server.wait_for_check("worker", "ok")  # its first heartbeat
 
         # The dashboard loads its health fragment with htmx; reading needs no login.
-        await page.goto(f"{server.url}/")
+        dashboard = await page.goto(f"{server.url}/")
+        assert dashboard is not None
+        assert "frame-ancestors 'none'" in dashboard.headers["content-security-policy"]
+        assert dashboard.headers["cache-control"] == "no-store"
         await expect(page.locator("#check-db .badge")).to_have_text("ok")
         await expect(page.locator("#check-redis .badge")).to_have_text("ok")
         await expect(page.locator("#check-llm .badge")).to_have_text("unconfigured")
@@ -119,6 +125,7 @@ async def _console_walkthrough(
         await expect(page.locator(".error-page h1")).to_have_text("Page not found")
         await expect(page.get_by_role("navigation", name="Main")).to_be_visible()
         assert server.stop() == 0
+    assert [line for line in console if "Content Security Policy" in line] == []
 
     # After a restart the saved values are still there (and the session too: same SECRET_KEY).
     with hearth_server(env, tmp_path, port) as server:

@@ -28,6 +28,7 @@ from hearth.mcp import endpoint as mcp_endpoint
 from hearth.mcp.resources import ToolResources
 from hearth.version import hearth_version
 from hearth.web.errors import register_error_handlers
+from hearth.web.headers import SecurityHeaders
 from hearth.web.limits import BodyLimit
 from hearth.web.middleware import RequestContextMiddleware
 from hearth.web.templating import set_page_context
@@ -104,6 +105,8 @@ def create_app(settings: Settings) -> FastAPI:
         variables={"": "MAX_REQUEST_BYTES", "/documents/batch": "MAX_BATCH_REQUEST_BYTES"},
     )
     app.add_middleware(RequestContextMiddleware)
+    # Outermost: every answer gets the headers, the 413s and 500s of the layers above too.
+    app.add_middleware(SecurityHeaders, https=settings.session_cookie_secure)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(health_router)
     app.include_router(pages_router)
