@@ -240,7 +240,7 @@ def _settings_import(args: argparse.Namespace) -> int:
         return EXIT_FAILURE
     except InvalidSettings as exc:
         print(f"{source} holds settings Hearth refuses; nothing was imported:", file=sys.stderr)
-        for name, reason in exc.errors.items():
+        for name, reason in exc.field_errors.items():
             print(f"  {name}: {reason}", file=sys.stderr)
         return EXIT_FAILURE
 

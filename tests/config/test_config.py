@@ -118,8 +118,8 @@ async def test_save_validates_everything_before_writing_anything(db_session: Asy
     service = ConfigService(_settings())
     with pytest.raises(InvalidSettings) as refused:
         await service.save(db_session, {"llm_model": "fine", "event_date": "soon", "colour": "red"})
-    assert set(refused.value.errors) == {"event_date", "colour"}
-    assert "is not a runtime setting" in refused.value.errors["colour"]
+    assert set(refused.value.field_errors) == {"event_date", "colour"}
+    assert "is not a runtime setting" in refused.value.field_errors["colour"]
     assert await repository.get_all(db_session) == {}
 
 

@@ -29,7 +29,7 @@ from hearth.mcp.resources import ToolResources
 from hearth.version import hearth_version
 from hearth.web.errors import register_error_handlers
 from hearth.web.headers import SecurityHeaders
-from hearth.web.limits import BodyLimit
+from hearth.web.limits import BodyLimit, Limit
 from hearth.web.middleware import RequestContextMiddleware
 from hearth.web.templating import set_page_context
 from hearth.worker.router import router as tasks_router
@@ -43,7 +43,7 @@ log = get_logger(__name__)
 
 def publish(app: FastAPI, runtime: Runtime) -> None:
     """Hand each resource to the dependency that provides it (``get_sessions``,
-    ``get_health``…): the names below are the ones those dependencies read."""
+    ``get_health``…), and the MCP tools theirs: the names below are the ones they read."""
     state = app.state
     state.sessions = runtime.sessions
     state.health = runtime.health
@@ -52,6 +52,14 @@ def publish(app: FastAPI, runtime: Runtime) -> None:
     state.llm = runtime.llm
     state.queue = runtime.queue
     state.vector = runtime.vector
+    state.tool_resources = ToolResources(
+        health=runtime.health,
+        sessions=runtime.sessions,
+        config=runtime.config,
+        queue=runtime.queue,
+        llm=runtime.llm,
+        vector=runtime.vector,
+    )
 
 
 @asynccontextmanager
@@ -100,9 +108,10 @@ def create_app(settings: Settings) -> FastAPI:
     # Inside the request context, so a refused body is logged with its request id.
     app.add_middleware(
         BodyLimit,
-        default=settings.max_request_bytes,
-        larger={"/documents/batch": settings.max_batch_request_bytes},
-        variables={"": "MAX_REQUEST_BYTES", "/documents/batch": "MAX_BATCH_REQUEST_BYTES"},
+        default=Limit(settings.max_request_bytes, "MAX_REQUEST_BYTES"),
+        larger={
+            "/documents/batch": Limit(settings.max_batch_request_bytes, "MAX_BATCH_REQUEST_BYTES")
+        },
     )
     app.add_middleware(RequestContextMiddleware)
     # Outermost: every answer gets the headers, the 413s and 500s of the layers above too.
@@ -114,7 +123,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(config_router)
     app.include_router(tasks_router)
     app.include_router(documents_router)
-    mcp_endpoint.install(app, settings, lambda: _tool_resources(app))
+    mcp_endpoint.install(app, settings, lambda: app.state.tool_resources)
     return app
 
 
@@ -122,15 +131,3 @@ async def _page_context(request: Request) -> dict[str, Any]:
     """The banner every page draws: the LLM's last known state, never waited for long."""
     health = getattr(request.app.state, "health", None)  # absent before the lifespan ran
     return {"llm": await health.latest("llm")} if health is not None else {}
-
-
-def _tool_resources(app: FastAPI) -> ToolResources:
-    state = app.state
-    return ToolResources(
-        health=state.health,
-        sessions=state.sessions,
-        config=state.config,
-        queue=state.queue,
-        llm=state.llm,
-        vector=state.vector,
-    )

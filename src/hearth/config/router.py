@@ -104,7 +104,13 @@ async def save_config(
             raise
         current = await config.values_in_force(unit.session)
         return await _page(
-            request, health, auth, current, errors=exc.errors, submitted=submitted, status_code=422
+            request,
+            health,
+            auth,
+            current,
+            errors=exc.field_errors,
+            submitted=submitted,
+            status_code=422,
         )
     # Values of sensitive-looking keys are never logged; the allowlist holds none anyway.
     log.info(

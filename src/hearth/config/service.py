@@ -61,7 +61,6 @@ class InvalidSettings(HearthError):
     def __init__(self, errors: dict[str, str]) -> None:
         described = "; ".join(f"{key}: {reason}" for key, reason in errors.items())
         super().__init__(f"Invalid settings: {described}", field_errors=errors)
-        self.errors = errors
 
 
 class ConfigService:

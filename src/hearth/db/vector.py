@@ -50,17 +50,13 @@ class VectorSupport:
         self._available = False
         self._checked_at: float | None = None
 
-    def known(self, *, available: bool) -> None:
-        """Record what start-up (or a migration) just found."""
-        self._available, self._checked_at = available, time.monotonic()
-
     async def available(self, connection: AsyncConnection) -> bool:
         """Whether ``documents.embedding`` exists, reading it only when not known."""
-        stale = (
-            self._checked_at is None or time.monotonic() - self._checked_at >= self.RECHECK_SECONDS
-        )
+        now = time.monotonic()
+        stale = self._checked_at is None or now - self._checked_at >= self.RECHECK_SECONDS
         if not self._available and stale:
-            self.known(available=await connection.run_sync(has_vector_column))
+            self._available = await connection.run_sync(has_vector_column)
+            self._checked_at = now
         return self._available
 
 

@@ -9,55 +9,56 @@ passes the limit. Pure ASGI, so nothing is buffered on the way.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import NamedTuple
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hearth.web.errors import error_response
 
+MiB = 1024 * 1024
+
+
+class Limit(NamedTuple):
+    """How many bytes a body may have, and the setting an operator changes it with."""
+
+    size: int
+    setting: str
+
+    def refusal(self) -> str:
+        """What a client whose body is larger is told."""
+        size = f"{self.size / MiB:g} MiB" if self.size >= MiB else f"{self.size} bytes"
+        return (
+            f"The request body is larger than {size}, the most this route takes "
+            f"(the operator sets it with {self.setting})."
+        )
+
 
 class BodyTooLarge(HTTPException):
     """413: the body is larger than the route takes. An ``HTTPException``, so that FastAPI's
     body parsing passes it on instead of turning it into a 400."""
 
-    def __init__(self, limit: int, variable: str) -> None:
-        super().__init__(
-            413,
-            f"The request body is larger than {_size(limit)}, the most this route takes "
-            f"(the operator sets it with {variable}).",
-        )
+    def __init__(self, limit: Limit) -> None:
+        super().__init__(413, limit.refusal())
 
 
 class BodyLimit:
-    """Holds every request body to ``default`` bytes, and the paths in ``larger`` to theirs."""
+    """Holds every request body to ``default``, and the paths in ``larger`` to theirs."""
 
-    def __init__(
-        self,
-        app: ASGIApp,
-        *,
-        default: int,
-        larger: Mapping[str, int],
-        variables: Mapping[str, str],
-    ) -> None:
-        """``variables`` names, by path (``""`` for the default), the setting behind each
-        limit, for the message that tells a client what to ask its operator for."""
+    def __init__(self, app: ASGIApp, *, default: Limit, larger: Mapping[str, Limit]) -> None:
         self.app = app
         self.default = default
         self.larger = dict(larger)
-        self.variables = dict(variables)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Pass the request on with its body counted, or answer 413 at once."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        path = scope["path"]
-        limit = self.larger.get(path, self.default)
-        variable = self.variables.get(path, self.variables.get("", ""))
+        limit = self.larger.get(scope["path"], self.default)
         declared = _content_length(scope)
-        if declared is not None and declared > limit:
-            refused = BodyTooLarge(limit, variable)
-            await error_response(413, str(refused.detail))(scope, receive, send)
+        if declared is not None and declared > limit.size:
+            await error_response(413, limit.refusal())(scope, receive, send)
             return
 
         received = 0
@@ -68,8 +69,8 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > limit:
-                    raise BodyTooLarge(limit, variable)
+                if received > limit.size:
+                    raise BodyTooLarge(limit)
             return message
 
         async def watched(message: Message) -> None:
@@ -79,10 +80,10 @@ class BodyLimit:
 
         try:
             await self.app(scope, counted, watched)
-        except BodyTooLarge as exc:  # raised where nothing turned it into an answer
+        except BodyTooLarge:  # raised where nothing turned it into an answer
             if started:
                 raise
-            await error_response(413, str(exc.detail))(scope, receive, send)
+            await error_response(413, limit.refusal())(scope, receive, send)
 
 
 def _content_length(scope: Scope) -> int | None:
@@ -93,7 +94,3 @@ def _content_length(scope: Scope) -> int | None:
             except ValueError:
                 return None
     return None
-
-
-def _size(limit: int) -> str:
-    return f"{limit / 1024 / 1024:g} MiB" if limit >= 1024 * 1024 else f"{limit} bytes"
