@@ -36,7 +36,7 @@ async def login_page(request: Request, auth: AuthDep, next: str | None = None) -
         return JSONResponse(
             {
                 "csrf_token": token,
-                "operator": is_operator(request),
+                "operator": await is_operator(request),
                 "password_configured": configured,
             }
         )
@@ -88,7 +88,7 @@ async def logout(request: Request) -> Response:
     """End the operator session."""
     values = await submitted_values(request)
     csrf.verify(request, values.get(csrf.FIELD))
-    was_operator = is_operator(request)
+    was_operator = await is_operator(request)
     request.session.clear()
     if was_operator:
         log.info("logged_out")

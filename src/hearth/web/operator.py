@@ -22,7 +22,7 @@ class NotLoggedIn(HearthError):
         self.login_url = f"/login?next={quote(next_path)}"
 
 
-def is_operator(request: Request) -> bool:
+async def is_operator(request: Request) -> bool:
     """Whether this request comes from the operator's logged-in session."""
     return request.session.get(SESSION_KEY) is True
 
@@ -36,7 +36,7 @@ def start_operator_session(request: Request) -> None:
 
 async def require_operator(request: Request) -> None:
     """Let the request through only from the operator's session; else ``NotLoggedIn``."""
-    if not is_operator(request):
+    if not await is_operator(request):
         raise NotLoggedIn(request.url.path)
 
 

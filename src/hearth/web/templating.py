@@ -83,7 +83,7 @@ async def render(
         "nav": NAV,
         "path": request.url.path,
         "version": hearth_version(),
-        "operator": is_operator(request),
+        "operator": await is_operator(request),
         "csrf_token": csrf.token_for(request.session),
         "flashes": request.session.pop("flash", []),
         "llm": None,
