@@ -13,7 +13,9 @@ usage="usage: health-check.sh [--url URL] [--ready] [--timeout SECONDS] [--json]
   --ready        ask /readyz (is it serving?) instead of /health (every component)
   --timeout S    give up after S seconds (default 5)
   --json         print Hearth's JSON answer instead of the summary
-  --quiet        print nothing; the exit status says it all"
+  --quiet        print nothing; the exit status says it all
+Anonymous callers get statuses and latencies; set HEARTH_TOKEN to an API token with read
+scope (hearth token create NAME --scope read) to get each component's detail too."
 
 url=${HEARTH_URL:-http://127.0.0.1:8000}
 path=/health
@@ -68,8 +70,13 @@ report() {
     return 0
 }
 
+# The token goes to curl on standard input, not on its command line, where `ps` shows it.
+credentials=""
+if [ -n "${HEARTH_TOKEN:-}" ]; then
+    credentials="header = \"Authorization: Bearer ${HEARTH_TOKEN}\""
+fi
 if ! code=$(curl --silent --show-error --max-time "$timeout" --output "$body" \
-    --write-out '%{http_code}' "$target" 2>"$errors"); then
+    --write-out '%{http_code}' --config - "$target" 2>"$errors" <<<"$credentials"); then
     report "DOWN: $target does not answer ($(sed 's/^curl: ([0-9]*) //' "$errors" | head -n 1))" failure
     exit 2
 fi
@@ -107,7 +114,7 @@ print(f"{status.upper()}: hearth {report.get('version', '?')} at {target}")
 for name, check in checks.items():
     latency = check.get("latency_ms") or 0
     shown = f"{latency:.0f} ms" if latency else ""
-    print(f"  {name:<7} {check.get('status', '?'):<13} {shown:>7}  {check.get('detail', '')}")
+    print(f"  {name:<7} {check.get('status', '?'):<13} {shown:>7}  {check.get('detail') or ''}")
 PYTHON
 }
 

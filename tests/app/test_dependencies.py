@@ -17,6 +17,7 @@ from hearth.config.settings import Settings
 from hearth.db.engine import create_engine
 from hearth.db.unit import DatabaseUnavailable, Sessions, unit_of_work
 from hearth.health.dependencies import get_health
+from hearth.health.schemas import DetailsPolicy
 from hearth.health.service import HealthService
 from hearth.kit.checks import CheckResult
 from hearth.worker.dependencies import get_queue
@@ -25,10 +26,11 @@ from tests.support.process import TEST_SECRET_KEY
 from tests.support.services import free_port
 
 
-def _app() -> FastAPI:
+def _app(health_details: DetailsPolicy = "when_authorized") -> FastAPI:
     """The real app, whose lifespan is never run: nothing is opened, so every resource a
     request uses must come from an override (a missing one fails the test loudly)."""
-    return create_app(Settings(_env_file=None, secret_key=TEST_SECRET_KEY))
+    settings = Settings(_env_file=None, secret_key=TEST_SECRET_KEY, health_details=health_details)
+    return create_app(settings)
 
 
 def _client(app: FastAPI) -> httpx.AsyncClient:
@@ -43,7 +45,7 @@ async def test_a_test_swaps_the_health_service_alone() -> None:
         return CheckResult(status="unreachable", detail="swapped in by the test")
 
     health.register("db", down, critical=True, timeout=1.0)
-    app = _app()
+    app = _app(health_details="always")  # the swapped check's detail shows it is the one
     app.dependency_overrides[get_health] = lambda: health
     async with _client(app) as http:
         report = (await http.get("/health")).json()

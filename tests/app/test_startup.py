@@ -27,6 +27,11 @@ from tests.support.services import free_port
             "cannot be read",
         ),
         ({"ADMIN_PASSWORD_FILE": "/"}, "ADMIN_PASSWORD_FILE", "cannot be read: Is a directory"),
+        (
+            {"HEALTH_DETAILS": "sometimes"},
+            "HEALTH_DETAILS",
+            "must be one of 'when_authorized', 'always' or 'never' (got 'sometimes')",
+        ),
     ],
 )
 def test_bad_settings_stop_start_up_with_a_readable_message(
@@ -105,7 +110,12 @@ def test_database_lost_and_regained_without_restart(tmp_path: Path) -> None:
 
             postgres.stop()
             not_ready = server.wait_until("/readyz", 503)
-            assert "db:" in not_ready.json()["reason"]
+            assert not_ready.json()["reason"] == "db: unreachable"  # no error text anonymously
+            probe = run_hearth("check", "--ready", "--url", server.url, env=env, cwd=tmp_path)
+            assert probe.returncode == 1
+            assert "db: unreachable" in probe.stdout
+            assert str(postgres.port) not in probe.stdout
+            assert "refused" not in probe.stdout
             assert server.get("/livez").status_code == 200
             health = server.get("/health")
             assert health.status_code == 200

@@ -126,6 +126,13 @@ def test_live_and_ready_probes_ask_the_running_server(tmp_path: Path, database_u
         assert live.returncode == 0, live.stdout
         assert ready.returncode == 0, ready.stdout
         assert json.loads(ready.stdout)["status"] == "ready"
+        # The probe asks anonymously: statuses, no details (the database's version).
+        assert json.loads(ready.stdout)["checks"]["db"] == {
+            "status": "ok",
+            "detail": None,
+            "latency_ms": json.loads(ready.stdout)["checks"]["db"]["latency_ms"],
+        }
+        assert "PostgreSQL" not in ready.stdout
         assert server.stop() == 0
     gone = run_hearth("check", "--live", env=env, cwd=tmp_path)
     assert gone.returncode == 1

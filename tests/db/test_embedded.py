@@ -60,7 +60,8 @@ def data_dir(tmp_path: Path) -> Iterator[Path]:
 def test_embedded_database_serves_with_pgvector_and_stops_on_ctrl_c(
     tmp_path: Path, data_dir: Path
 ) -> None:
-    env = clean_environment(HEARTH_DATA_DIR=str(data_dir))
+    # The versions are details, shown to anonymous callers only with HEALTH_DETAILS=always.
+    env = clean_environment(HEARTH_DATA_DIR=str(data_dir), HEALTH_DETAILS="always")
     pgdata = data_dir / "postgres"
     with hearth_server(env, tmp_path, free_port()) as server:
         server.wait_until("/readyz", 200)

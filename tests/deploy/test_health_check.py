@@ -23,22 +23,25 @@ from tests.support.worker import hearth_worker
 SCRIPT = ROOT / "scripts" / "health-check.sh"
 
 
-def _check(*args: str) -> subprocess.CompletedProcess[str]:
+def _check(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(SCRIPT), *args],
         capture_output=True,
         text=True,
         timeout=30,
-        env={"PATH": "/usr/bin:/bin"},
+        env={"PATH": "/usr/bin:/bin", **env},
     )
 
 
 @contextmanager
-def _answering(status: int, body: str) -> Iterator[str]:
-    """An HTTP server that answers every GET with ``status`` and ``body``; yields its URL."""
+def _answering(status: int, body: str, seen: list[str] | None = None) -> Iterator[str]:
+    """An HTTP server that answers every GET with ``status`` and ``body``; yields its URL.
+    Each request's ``Authorization`` header (or "") is appended to ``seen``."""
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
+            if seen is not None:
+                seen.append(self.headers.get("Authorization", ""))
             payload = body.encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
@@ -116,6 +119,24 @@ def test_the_exit_status_follows_the_overall_status(
     assert result.returncode == code, result.stdout + result.stderr
     assert result.stdout.startswith(f"{first_line}: hearth 9.9.9 at {url}/health\n")
     assert "connection refused" in result.stdout
+
+
+def test_details_withheld_from_an_anonymous_caller_print_as_nothing() -> None:
+    """An anonymous caller gets ``"detail": null`` (HEALTH_DETAILS): the summary leaves the
+    column empty rather than printing ``None``. With HEARTH_TOKEN the script sends it."""
+    report = json.loads(_report("degraded"))
+    for check in report["checks"].values():
+        check["detail"] = None
+    seen: list[str] = []
+    with _answering(200, json.dumps(report), seen) as url:
+        result = _check("--url", url)
+        with_token = _check("--url", url, "--ready", HEARTH_TOKEN="hearth_read_0123456789")
+    assert result.returncode == 1, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[1].split() == ["db", "ok", "3", "ms"]
+    assert "None" not in result.stdout
+    assert with_token.returncode == 0, with_token.stdout + with_token.stderr
+    assert seen == ["", "Bearer hearth_read_0123456789"]
 
 
 def test_without_python_the_status_still_decides(tmp_path: Path) -> None:

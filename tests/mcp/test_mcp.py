@@ -106,6 +106,21 @@ async def test_health_answers_what_get_health_does(server: HearthServer) -> None
     assert set(report["checks"]) == set(over_http["checks"])
     assert report["version"] == over_http["version"]
     assert report["status"] in ("ok", "degraded")
+    # An MCP client holds a token: it reads the details that anonymous callers do not.
+    assert report["checks"]["db"]["detail"].startswith("PostgreSQL ")
+    assert over_http["checks"]["db"]["detail"] is None
+
+
+async def test_health_details_never_holds_for_mcp_clients_too(
+    mcp_env: dict[str, str], tmp_path: Path
+) -> None:
+    env = {**mcp_env, "HEALTH_DETAILS": "never"}
+    with hearth_server(env, tmp_path, free_port()) as running:
+        running.wait_until("/readyz", 200)
+        async with mcp_client(running) as client:
+            report = structured(await client.call_tool("health"))
+    assert report["checks"]["db"]["status"] == "ok"
+    assert all(check["detail"] is None for check in report["checks"].values())
 
 
 async def test_list_settings_shows_values_and_sources_and_no_secret(

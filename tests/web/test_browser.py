@@ -71,6 +71,11 @@ async def _console_walkthrough(
         await expect(page.locator("#check-redis .badge")).to_have_text("ok")
         await expect(page.locator("#check-llm .badge")).to_have_text("unconfigured")
         await expect(page.locator("#check-worker .badge")).to_have_text("ok")
+        # Anonymous: statuses and latencies; the details (versions, hosts) need a login.
+        await expect(page.locator("#check-db .detail")).to_have_count(0)
+        await expect(page.get_by_role("link", name="Log in to see details")).to_have_attribute(
+            "href", "/login?next=/"
+        )
         await _screenshot(page, tmp_path, "dashboard.png")
 
         # The config page asks for the operator password first.
@@ -117,6 +122,10 @@ async def _console_walkthrough(
         for path in ("/", "/status", "/config", "/login"):
             await page.goto(f"{server.url}{path}")
             await expect(banner).to_contain_text("AI features unavailable — LLM unreachable")
+        # The operator reads why (the endpoint and its error), on the banner and the page.
+        await expect(banner).to_contain_text("127.0.0.1")
+        await page.goto(f"{server.url}/status")
+        await expect(page.locator("#check-db .detail")).to_contain_text("PostgreSQL")
 
         # The 404 page, in the site's frame.
         response = await page.goto(f"{server.url}/no/such/page")

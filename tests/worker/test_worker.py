@@ -66,7 +66,10 @@ async def wait_for(
 async def test_ping_round_trip_and_worker_health(
     client_for: ClientFor, database_url: str, queue_redis: str, tmp_path: Path
 ) -> None:
-    async with client_for(redis_url=queue_redis, worker_heartbeat_seconds=1) as client:
+    # The worker check's detail names the worker: shown to anyone with HEALTH_DETAILS=always.
+    async with client_for(
+        redis_url=queue_redis, worker_heartbeat_seconds=1, health_details="always"
+    ) as client:
         before = (await client.get("/health")).json()["checks"]["worker"]
         with hearth_worker(worker_env(database_url, queue_redis), tmp_path) as worker:
             accepted = await client.post("/tasks/ping")

@@ -74,7 +74,7 @@ def _table(report: HealthReport) -> str:
     lines = [f"hearth {report.version}: {report.status}"]
     for name, result in report.checks.items():
         latency = f"{result.latency_ms:.1f} ms" if result.latency_ms else ""
-        lines.append(f"  {name:<6} {result.status:<13} {latency:>9}  {result.detail}")
+        lines.append(f"  {name:<6} {result.status:<13} {latency:>9}  {result.detail or ''}")
     return "\n".join(lines)
 
 

@@ -21,8 +21,10 @@ from hearth.config.router import router as config_router
 from hearth.config.settings import Settings
 from hearth.documents.router import router as documents_router
 from hearth.errors import StartupError
+from hearth.health.dependencies import get_details
 from hearth.health.pages import router as pages_router
 from hearth.health.router import router as health_router
+from hearth.health.schemas import ComponentHealth
 from hearth.log import get_logger
 from hearth.mcp import endpoint as mcp_endpoint
 from hearth.mcp.resources import ToolResources
@@ -59,6 +61,7 @@ def publish(app: FastAPI, runtime: Runtime) -> None:
         queue=runtime.queue,
         llm=runtime.llm,
         vector=runtime.vector,
+        health_details=state.health_details != "never",
     )
 
 
@@ -94,6 +97,7 @@ def create_app(settings: Settings) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings
+    app.state.health_details = settings.health_details  # read by ``get_details``
     register_error_handlers(app)
     set_page_context(app, _page_context)
     # Added first, so it runs inside the request context (last added runs outermost).
@@ -128,6 +132,11 @@ def create_app(settings: Settings) -> FastAPI:
 
 
 async def _page_context(request: Request) -> dict[str, Any]:
-    """The banner every page draws: the LLM's last known state, never waited for long."""
+    """The banner every page draws: the LLM's last known state, never waited for long, its
+    detail only for a caller who may read it (``HEALTH_DETAILS``)."""
     health = getattr(request.app.state, "health", None)  # absent before the lifespan ran
-    return {"llm": await health.latest("llm")} if health is not None else {}
+    if health is None:
+        return {}
+    details = await get_details(request)
+    llm = ComponentHealth.of(await health.latest("llm"), details=details.shown)
+    return {"llm": llm, "health_details": details}

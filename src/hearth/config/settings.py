@@ -23,6 +23,7 @@ from pydantic_settings import (
 )
 
 from hearth.config.allowlist import ALLOWLIST, InvalidValue
+from hearth.health.schemas import DetailsPolicy
 from hearth.kit.urls import mask_url_password, normalize_database_url, split_url
 
 # Written into .env.example so that copying the example without editing it is refused.
@@ -244,6 +245,12 @@ class Settings(BaseSettings):
     health_cache_seconds: float = Field(
         default=2.0, ge=0, le=300, description="How long a check result is reused."
     )
+    health_details: DetailsPolicy = Field(
+        default="when_authorized",
+        description="Who reads each check's detail (versions, hosts, URLs, error text) on "
+        "/health, /readyz and the pages: when_authorized (the operator or an API token with "
+        "read scope), always (anyone) or never (no one). Statuses and latencies are public.",
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -351,6 +358,11 @@ class Settings(BaseSettings):
     @classmethod
     def _lower_imap_tls(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value
+
+    @field_validator("health_details", mode="before")
+    @classmethod
+    def _lower_health_details(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("log_format", mode="before")
     @classmethod

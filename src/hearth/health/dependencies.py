@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated
 
 from fastapi import Depends, Request
 
+from hearth.access.caller import identify
 from hearth.health.readiness import Readiness
+from hearth.health.schemas import DetailsPolicy
 from hearth.health.service import HealthService
 
 
@@ -27,3 +30,30 @@ async def get_readiness(request: Request) -> Readiness:
 
 
 ReadinessDep = Annotated[Readiness, Depends(get_readiness)]
+
+
+class Details(StrEnum):
+    """Whether a caller reads the checks' details, and if not, what the pages say instead."""
+
+    SHOWN = "shown"
+    LOG_IN = "log_in"  # withheld: the operator's session or a ``read`` token would show them
+    OFF = "off"  # withheld from everyone: HEALTH_DETAILS=never
+
+    @property
+    def shown(self) -> bool:
+        """Whether the details are shown."""
+        return self is Details.SHOWN
+
+
+async def get_details(request: Request) -> Details:
+    """What this caller may see of the checks (``HEALTH_DETAILS``): with ``when_authorized``,
+    the details need the operator or a token with ``read`` scope."""
+    policy: DetailsPolicy = request.app.state.health_details
+    if policy == "always":
+        return Details.SHOWN
+    if policy == "never":
+        return Details.OFF
+    return Details.SHOWN if (await identify(request)).may("read") else Details.LOG_IN
+
+
+DetailsDep = Annotated[Details, Depends(get_details)]

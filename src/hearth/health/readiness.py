@@ -7,7 +7,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hearth.db import migrate
-from hearth.health.schemas import ReadinessReport
+from hearth.health.schemas import ComponentHealth, ReadinessReport
 from hearth.health.service import HealthService
 
 
@@ -19,16 +19,20 @@ class Readiness:
         self.engine = engine
         self.migrated = False
 
-    async def report(self) -> ReadinessReport:
-        """``ready``, or ``not_ready`` with the failing checks' details or the pending
-        migrations as the reason."""
+    async def report(self, *, details: bool = True) -> ReadinessReport:
+        """``ready``, or ``not_ready`` with the reason: the failing checks (with their
+        details if ``details``, else their status alone) or the pending migrations."""
         results = await self.health.run(self.health.critical_names)
         failing = {name: r for name, r in results.items() if r.status == "unreachable"}
-        reason = "; ".join(f"{name}: {r.detail}" for name, r in failing.items())
+        reason = "; ".join(
+            f"{name}: {r.detail if details else r.status}" for name, r in failing.items()
+        )
         if not reason and not self.migrated:
+            # Hearth's own words, no host or error text: every caller may read them.
             reason = await self._pending_migrations()
+        checks = {name: ComponentHealth.of(r, details=details) for name, r in results.items()}
         return ReadinessReport(
-            status="not_ready" if reason else "ready", reason=reason, checks=results
+            status="not_ready" if reason else "ready", reason=reason, checks=checks
         )
 
     async def _pending_migrations(self) -> str:

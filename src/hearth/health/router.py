@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 
-from hearth.health.dependencies import HealthDep, ReadinessDep
+from hearth.health.dependencies import DetailsDep, HealthDep, ReadinessDep
 from hearth.health.schemas import HealthReport, ReadinessReport
 
 router = APIRouter(tags=["health"])
@@ -19,11 +19,13 @@ _UNAVAILABLE: dict[int | str, dict[str, Any]] = {
 
 
 @router.get("/health", response_model=HealthReport)
-async def health(health: HealthDep) -> Response:
-    """Every component's status, detail and latency. Always 200: read ``status``."""
+async def health(health: HealthDep, details: DetailsDep) -> Response:
+    """Every component's status, latency and detail. Always 200: read ``status``. The
+    details (``null`` when withheld) need the operator or a ``read`` token, unless
+    ``HEALTH_DETAILS`` says otherwise."""
     # Serialised here rather than by FastAPI, which would dump, re-validate and dump again:
     # probes call this every few seconds and it should cost about what an empty route does.
-    report = await health.report()
+    report = await health.report(details=details.shown)
     return Response(report.model_dump_json(), media_type="application/json")
 
 
@@ -43,7 +45,8 @@ async def livez() -> dict[str, str]:
 
 
 @router.get("/readyz", response_model=ReadinessReport, responses=_UNAVAILABLE)
-async def readyz(readiness: ReadinessDep) -> JSONResponse:
-    """200 once migrations are done and every critical component is ok, else 503 and why."""
-    report = await readiness.report()
+async def readyz(readiness: ReadinessDep, details: DetailsDep) -> JSONResponse:
+    """200 once migrations are done and every critical component is ok, else 503 and why
+    (the checks' details only for a caller who may read them, as on ``/health``)."""
+    report = await readiness.report(details=details.shown)
     return JSONResponse(report.model_dump(), status_code=200 if report.status == "ready" else 503)

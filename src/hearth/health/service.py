@@ -11,7 +11,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
-from hearth.health.schemas import HealthReport, OverallStatus
+from hearth.health.schemas import ComponentHealth, HealthReport, OverallStatus
 from hearth.kit.checks import CheckResult
 from hearth.kit.urls import mask_url_password
 from hearth.log import get_logger
@@ -76,10 +76,12 @@ class HealthService:
             await asyncio.wait(pending, timeout=self.budget)
         return {name: self._result_of(task) for name, task in tasks.items()}
 
-    async def report(self) -> HealthReport:
-        """Every check, with the overall status the health contract defines."""
+    async def report(self, *, details: bool = True) -> HealthReport:
+        """Every check, with the overall status the health contract defines; each check's
+        detail left out (null) unless ``details``."""
         results = await self.run()
-        return HealthReport(status=self.overall(results), version=self.version, checks=results)
+        checks = {name: ComponentHealth.of(r, details=details) for name, r in results.items()}
+        return HealthReport(status=self.overall(results), version=self.version, checks=checks)
 
     async def latest(self, name: str) -> CheckResult:
         """The last result without waiting for a new one (a stale one is refreshed in the

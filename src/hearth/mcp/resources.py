@@ -23,3 +23,5 @@ class ToolResources:
     queue: TaskQueue
     llm: LLMProvider
     vector: VectorSupport
+    # MCP clients hold a token, so they read the checks' details unless HEALTH_DETAILS=never.
+    health_details: bool = True

@@ -53,8 +53,10 @@ def build_mcp_server(resources: Callable[[], ToolResources]) -> FastMCP:
     @server.tool(annotations=READ_ONLY)
     async def health() -> HealthReport:
         """Hearth's health, as GET /health reports it: the overall status (ok, degraded,
-        down) and each component's (db, redis, worker, llm, mail) status and detail."""
-        return await resources().health.report()
+        down) and each component's (db, redis, worker, llm, mail) status and detail (null when
+        the operator turned details off with HEALTH_DETAILS=never)."""
+        used = resources()
+        return await used.health.report(details=used.health_details)
 
     @server.tool(annotations=READ_ONLY)
     async def list_settings() -> RuntimeSettings:
