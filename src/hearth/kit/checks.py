@@ -12,7 +12,8 @@ CheckStatus = Literal["ok", "unreachable", "unconfigured"]
 
 
 class CheckResult(BaseModel):
-    """One component's state. ``detail`` is shown to anyone and never holds a secret."""
+    """One component's state. ``detail`` never holds a secret; health answers show it only to
+    callers allowed to read details (``HEALTH_DETAILS``)."""
 
     status: CheckStatus
     detail: str = ""
