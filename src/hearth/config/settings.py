@@ -212,12 +212,12 @@ class Settings(BaseSettings):
         description="Send the session cookie over HTTPS only. Set true behind a TLS proxy.",
     )
     session_check_seconds: float = Field(
-        default=15.0,
+        default=30.0,
         ge=0,
         le=3600,
         description="How long a Hearth process trusts an operator session it has confirmed "
-        "before asking the database again. A logout ends the session at once on the process "
-        "that handled it; on other replicas within this time.",
+        "before asking the database again (the dashboard polls every 15 s). A logout ends the "
+        "session at once on the process that handled it; on other replicas within this time.",
     )
 
     # Web server
