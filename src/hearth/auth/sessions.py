@@ -112,7 +112,7 @@ class OperatorSessionStore:
             expires_at = await self._confirm(id_hash)
         except (SQLAlchemyError, OSError, DatabaseUnavailable) as exc:
             self._note_unreachable(exc)
-            return known is not None
+            return known is not None and id_hash not in self._ended  # ended while it failed
         self._note_reachable()
         if expires_at is None or id_hash in self._ended:  # ended while the query ran
             self._confirmed.pop(id_hash, None)
