@@ -8,7 +8,7 @@ UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 RUN := $(UV) run --locked --no-sync
 
 .DEFAULT_GOAL := help
-.PHONY: help run test pytest test-fast browser mail-server validators screenshots lint fmt typecheck migrate check docs requirements bench clean
+.PHONY: help run test pytest test-fast browser mail-server reverse-proxy validators screenshots lint fmt typecheck migrate check docs requirements bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -36,18 +36,22 @@ test: lint typecheck test-compose pytest ## lint, type-check and run every test 
 	$(UV) sync --locked --compile-bytecode --quiet
 	@touch $@
 
-pytest: .venv/.compiled browser mail-server validators ## run the tests only, with branch coverage of src/hearth
+pytest: .venv/.compiled browser mail-server reverse-proxy validators ## run the tests only, with branch coverage of src/hearth
 	$(RUN) pytest --cov=hearth --cov-branch --cov-report=term-missing:skip-covered
 
 # The tests that need none of what the markers name (pyproject.toml): no service, no
-# Chromium, no Dovecot, no systemd, no PostgreSQL of their own. Without coverage, to stay fast.
-FAST := not (postgres or redis or embedded_postgres or worker or browser or mail or systemd or docker)
+# Chromium, no Dovecot, no nginx, no systemd, no PostgreSQL of their own. Without coverage,
+# to stay fast.
+FAST := not (postgres or redis or embedded_postgres or worker or browser or mail or nginx or systemd or docker)
 
 test-fast: .venv/.compiled ## the tests that need no service, browser or database of their own (under a minute)
 	$(RUN) pytest -q -m "$(FAST)"
 
 mail-server: ## make sure Dovecot is installed for the mail tests (apt-get as root)
 	@scripts/ensure-dovecot.sh
+
+reverse-proxy: ## make sure nginx is installed for the reverse-proxy tests (apt-get as root)
+	@scripts/ensure-nginx.sh
 
 validators: ## make sure shellcheck and systemd-analyze are installed for the deployment tests (apt-get as root)
 	@scripts/ensure-validators.sh

@@ -13,6 +13,7 @@ pytest_plugins = [
     "tests.support.app",  # the app in-process: make_settings, client_for
     "tests.support.browser",  # a real Chromium: browser, page
     "tests.support.mail",  # Dovecot, and a double of Google's token endpoint
+    "tests.support.nginx",  # a real nginx as the reverse proxy: start_nginx
 ]
 
 # What a fixture needs, as markers: a test using it, directly or through other fixtures, gets
@@ -25,6 +26,7 @@ FIXTURE_NEEDS: dict[str, tuple[str, ...]] = {
     "browser": ("browser",),  # and so page
     "dovecot": ("mail",),
     "own_dovecot": ("mail",),
+    "start_nginx": ("nginx",),
 }
 
 

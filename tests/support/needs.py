@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from tests.support.browser import CHROMIUM
 from tests.support.mail import missing_programs as missing_dovecot
+from tests.support.nginx import NGINX
 from tests.support.services import POSTGRES_ADMIN_URL, REDIS_URL, unreachable
 
 
@@ -71,6 +72,11 @@ NEEDS = {
         "HEARTH_CHROMIUM; never `playwright install`",
     ),
     "mail": Need("Dovecot and openssl", missing_dovecot, "make mail-server"),
+    "nginx": Need(
+        f"nginx at {NGINX} (HEARTH_NGINX)",
+        _no_program(NGINX),
+        "make reverse-proxy (scripts/ensure-nginx.sh installs Debian's nginx as root)",
+    ),
     "systemd": Need(
         "systemd-analyze",
         _not_on_path("systemd-analyze"),

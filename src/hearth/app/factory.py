@@ -4,6 +4,7 @@ it to routes, and closes them all on shutdown."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
@@ -17,6 +18,7 @@ from hearth import web
 from hearth.app.runtime import Runtime, open_runtime
 from hearth.auth.router import router as auth_router
 from hearth.auth.service import OperatorAuth
+from hearth.auth.sessions import OperatorSessionStore, password_fingerprint
 from hearth.config.router import router as config_router
 from hearth.config.settings import Settings
 from hearth.documents.router import router as documents_router
@@ -37,7 +39,8 @@ from hearth.web.templating import set_page_context
 from hearth.worker.router import router as tasks_router
 
 STATIC_DIR = Path(web.__file__).parent / "static"
-# An operator session lasts a working day; then the password is asked again.
+# An operator session lasts a working day; then the password is asked again. The cookie and
+# the session's row in the database (auth/sessions.py) both expire then.
 SESSION_MAX_AGE_SECONDS = 12 * 3600
 
 log = get_logger(__name__)
@@ -76,8 +79,16 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             log.error("startup_failed", reason=exc.message)  # noqa: TRY400 (the reason says it all; no traceback)
             raise
         publish(app, runtime)
-        password = settings.admin_password
-        app.state.auth = OperatorAuth(password.get_secret_value() if password else None)
+        password = settings.admin_password.get_secret_value() if settings.admin_password else None
+        app.state.auth = OperatorAuth(password)
+        app.state.operator_sessions = OperatorSessionStore(
+            runtime.sessions,
+            fingerprint=await asyncio.to_thread(
+                password_fingerprint, settings.secret_key.get_secret_value(), password
+            ),
+            lifetime_seconds=SESSION_MAX_AGE_SECONDS,
+            check_seconds=settings.session_check_seconds,
+        )
         if password is None:
             log.warning("operator_password_missing", hint="set ADMIN_PASSWORD to edit settings")
         # Inside the runtime: the MCP sessions end before the resources their tools use.

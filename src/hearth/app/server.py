@@ -39,6 +39,10 @@ def run(settings: Settings, app: FastAPI | None = None) -> int:
         access_log=False,  # the request middleware logs each request with its request id
         server_header=False,
         lifespan="on",
+        # The client address behind a reverse proxy: X-Forwarded-For is believed only from
+        # these peers (the login throttle keys on the address; docs/security.md).
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
     )
     server = uvicorn.Server(config)
     # Uvicorn shuts down gracefully on SIGTERM, then raises the signal again so that the

@@ -13,7 +13,7 @@ from hearth.errors import HearthError
 from hearth.log import get_logger
 from hearth.web import csrf
 from hearth.web.forms import submitted_values
-from hearth.web.operator import is_operator, start_operator_session
+from hearth.web.operator import end_operator_session, is_operator, start_operator_session
 from hearth.web.templating import render, wants_html
 
 log = get_logger(__name__)
@@ -75,7 +75,7 @@ async def login(request: Request, auth: AuthDep) -> Response:
         raise HearthError("Wrong password.", status_code=401)
 
     auth.throttle.succeeded(client)
-    start_operator_session(request)
+    await start_operator_session(request)
     token = csrf.token_for(request.session)
     log.info("login_succeeded", client=client)
     if wants_html(request):
@@ -85,12 +85,10 @@ async def login(request: Request, auth: AuthDep) -> Response:
 
 @router.post("/logout")
 async def logout(request: Request) -> Response:
-    """End the operator session."""
+    """End the operator session: revoked server-side, so a copy of the cookie is worthless."""
     values = await submitted_values(request)
     csrf.verify(request, values.get(csrf.FIELD))
-    was_operator = await is_operator(request)
-    request.session.clear()
-    if was_operator:
+    if await end_operator_session(request):
         log.info("logged_out")
     if wants_html(request):
         return RedirectResponse("/", status_code=303)

@@ -7,6 +7,7 @@ file, systemd credentials (``$CREDENTIALS_DIRECTORY``), Docker secrets (``/run/s
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -211,10 +212,25 @@ class Settings(BaseSettings):
         default=False,
         description="Send the session cookie over HTTPS only. Set true behind a TLS proxy.",
     )
+    session_check_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        le=3600,
+        description="How long a Hearth process trusts an operator session it has confirmed "
+        "before asking the database again (the dashboard polls every 15 s). A logout ends the "
+        "session at once on the process that handled it; on other replicas within this time.",
+    )
 
     # Web server
     host: str = Field(default="127.0.0.1", description="Address `hearth serve` binds to.")
     port: int = Field(default=8000, ge=1, le=65535, description="Port `hearth serve` listens on.")
+    forwarded_allow_ips: str = Field(
+        default="127.0.0.1,::1",
+        description="The reverse proxies whose X-Forwarded-For and X-Forwarded-Proto Hearth "
+        "believes, comma-separated addresses or networks (10.0.0.0/8), or * for any peer "
+        "(only when nothing but the proxy can reach Hearth); empty, none. The login throttle "
+        "keys on the client address this yields; from any other peer the headers are ignored.",
+    )
     max_request_bytes: int = Field(
         default=1024 * 1024,
         ge=1024,
@@ -343,6 +359,27 @@ class Settings(BaseSettings):
             return ALLOWLIST[str(info.field_name)].validate(value)
         except InvalidValue as exc:
             raise PydanticCustomError("runtime_value", str(exc)) from None
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _valid_proxy_addresses(cls, value: str) -> str:
+        entries = [entry.strip() for entry in value.split(",") if entry.strip()]
+        if entries == ["*"]:
+            return "*"
+        trusted = []
+        for entry in entries:
+            try:
+                network = ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise PydanticCustomError(
+                    "proxy_address",
+                    "'{entry}' is not an IP address or network; list the proxies' addresses "
+                    "(e.g. 127.0.0.1,10.0.0.0/8), or * for any",
+                    {"entry": entry},
+                ) from None
+            # Uvicorn reads 10.0.0.1/8 as a name, not a network: pass it 10.0.0.0/8.
+            trusted.append(str(network) if "/" in entry else entry)
+        return ",".join(trusted)
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -2,7 +2,8 @@
 
 from hearth.models.base import Base
 from hearth.models.document import Document
+from hearth.models.operator_session import OperatorSession
 from hearth.models.setting import Setting
 from hearth.models.worker_heartbeat import WorkerHeartbeat
 
-__all__ = ["Base", "Document", "Setting", "WorkerHeartbeat"]
+__all__ = ["Base", "Document", "OperatorSession", "Setting", "WorkerHeartbeat"]

@@ -1,8 +1,11 @@
-"""Who is the operator: the signed session cookie says so after a login. The access decision
-routes declare (``OperatorDep``); the login itself is ``hearth.auth``'s."""
+"""Who is the operator: the session cookie names a session, and the app's session store
+(``hearth.auth.sessions``, handed over as ``app.state.operator_sessions``) says whether it is
+still open. The access decision routes declare (``OperatorDep``); the login itself is
+``hearth.auth``'s."""
 
 from __future__ import annotations
 
+from typing import Protocol
 from urllib.parse import quote
 
 from fastapi import Depends, Request
@@ -10,6 +13,23 @@ from fastapi import Depends, Request
 from hearth.errors import HearthError
 
 SESSION_KEY = "operator"
+_ANSWER = "operator_session_open"  # on request.state: asked once per request
+
+
+class OperatorSessions(Protocol):
+    """Where operator sessions live, so that they can end (logout, a new password, expiry)."""
+
+    async def start(self) -> str:
+        """Open a session; its id, for the cookie."""
+        ...
+
+    async def is_active(self, session_id: str) -> bool:
+        """Whether the session is open. Never raises."""
+        ...
+
+    async def end(self, session_id: str) -> None:
+        """End the session. Never raises."""
+        ...
 
 
 class NotLoggedIn(HearthError):
@@ -22,16 +42,47 @@ class NotLoggedIn(HearthError):
         self.login_url = f"/login?next={quote(next_path)}"
 
 
+def _store(request: Request) -> OperatorSessions | None:
+    store: OperatorSessions | None = getattr(request.app.state, "operator_sessions", None)
+    return store  # None before the lifespan ran
+
+
 async def is_operator(request: Request) -> bool:
-    """Whether this request comes from the operator's logged-in session."""
-    return request.session.get(SESSION_KEY) is True
+    """Whether this request comes from an open operator session."""
+    known: bool | None = getattr(request.state, _ANSWER, None)
+    if known is None:
+        session_id = request.session.get(SESSION_KEY)
+        store = _store(request)
+        known = False
+        if isinstance(session_id, str) and store is not None:
+            known = await store.is_active(session_id)
+        setattr(request.state, _ANSWER, known)
+    return known
 
 
-def start_operator_session(request: Request) -> None:
+async def start_operator_session(request: Request) -> None:
     """A fresh session for the operator: nothing carried over from before the login, so an
     earlier session cannot be fixed on them."""
+    store = _store(request)
+    if store is None:
+        raise HearthError("Hearth is still starting; log in again in a moment.", status_code=503)
+    session_id = await store.start()
     request.session.clear()
-    request.session[SESSION_KEY] = True
+    request.session[SESSION_KEY] = session_id
+    setattr(request.state, _ANSWER, True)
+
+
+async def end_operator_session(request: Request) -> bool:
+    """End this request's operator session, in the store and in the cookie; whether it was
+    open."""
+    was_open = await is_operator(request)
+    session_id = request.session.get(SESSION_KEY)
+    store = _store(request)
+    if isinstance(session_id, str) and store is not None:
+        await store.end(session_id)
+    request.session.clear()
+    setattr(request.state, _ANSWER, False)
+    return was_open
 
 
 async def require_operator(request: Request) -> None:

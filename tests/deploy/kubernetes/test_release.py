@@ -11,6 +11,7 @@ from typing import Any
 import helm_python as helm
 import pytest
 
+from hearth.config.settings import Settings
 from tests.support.kubernetes import (
     DATABASE_URL,
     DEFAULT,
@@ -150,3 +151,17 @@ def test_dev_values_use_a_local_image_and_readable_logs() -> None:
     assert api["imagePullPolicy"] == "Never"
     assert one(objects, "ConfigMap")["data"]["LOG_FORMAT"] == "console"
     assert "volumeClaimTemplates" not in one(objects, "StatefulSet", "redis")["spec"]
+
+
+def test_behind_the_ingress_hearth_believes_the_pod_network_only(
+    default: Rendered, production: Rendered, kustomized: list[dict[str, Any]]
+) -> None:
+    """The Ingress controller's pods are the proxy: their X-Forwarded-For names the client the
+    login throttle counts. Without an Ingress the chart names no proxy."""
+    assert "FORWARDED_ALLOW_IPS" not in one(default.objects, "ConfigMap")["data"]
+    for config in (one(production.objects, "ConfigMap"), one(kustomized, "ConfigMap")):
+        trusted = config["data"]["FORWARDED_ALLOW_IPS"]
+        assert trusted == "10.42.0.0/16"
+        assert Settings(_env_file=None, secret_key="k" * 40, forwarded_allow_ips=trusted)
+    none = render(merged(VALUES["production"], {"ingress": {"forwardedAllowIps": ""}}))
+    assert one(none.objects, "ConfigMap")["data"]["FORWARDED_ALLOW_IPS"] == ""

@@ -104,6 +104,9 @@ annotations:
 {{- if and .Values.ingress.enabled .Values.ingress.tls.enabled }}
 {{- $_ := set $data "SESSION_COOKIE_SECURE" "true" }}
 {{- end }}
+{{- if .Values.ingress.enabled }}
+{{- $_ := set $data "FORWARDED_ALLOW_IPS" (.Values.ingress.forwardedAllowIps | default "") }}
+{{- end }}
 {{- range $key, $value := .Values.config }}
 {{- if not (kindIs "invalid" $value) }}
 {{- if ne (toString $value) "" }}
