@@ -15,6 +15,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from hearth import web
 from hearth.app.runtime import Runtime, open_runtime
+from hearth.audit.router import router as audit_router
 from hearth.auth.router import router as auth_router
 from hearth.auth.service import OperatorAuth
 from hearth.config.router import router as config_router
@@ -52,6 +53,7 @@ def publish(app: FastAPI, runtime: Runtime) -> None:
     state.llm = runtime.llm
     state.queue = runtime.queue
     state.vector = runtime.vector
+    state.audit = runtime.audit
     state.tool_resources = ToolResources(
         health=runtime.health,
         sessions=runtime.sessions,
@@ -121,6 +123,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(pages_router)
     app.include_router(auth_router)
     app.include_router(config_router)
+    app.include_router(audit_router)
     app.include_router(tasks_router)
     app.include_router(documents_router)
     mcp_endpoint.install(app, settings, lambda: app.state.tool_resources)
