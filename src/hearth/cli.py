@@ -97,6 +97,18 @@ def _build_parser() -> argparse.ArgumentParser:
     load.add_argument("file", metavar="FILE", help="a `hearth settings export` file; - for stdin")
     load.set_defaults(handler=_settings_import)
 
+    audit = commands.add_parser(
+        "audit",
+        help="show the audit trail (logins, saves, imports, tests, tokens), newest first",
+        description="The security-relevant actions recorded in the database, newest first, "
+        "with time (UTC), actor, client address and details. Kept 90 days.",
+    )
+    audit.add_argument(
+        "--limit", type=_positive, default=50, metavar="N", help="show N events (default: 50)"
+    )
+    audit.add_argument("--json", action="store_true", help="print a JSON array")
+    audit.set_defaults(handler=_audit)
+
     init = commands.add_parser("init", help="write a .env with fresh random secrets")
     init.add_argument("--path", default=".env", help="file to write (default: .env)")
     init.add_argument("--force", action="store_true", help="overwrite an existing file")
@@ -105,6 +117,17 @@ def _build_parser() -> argparse.ArgumentParser:
     version = commands.add_parser("version", help="print the version")
     version.set_defaults(handler=_version)
     return parser
+
+
+def _positive(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        number = int(text)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, not {text!r}")
+    return number
 
 
 def _settings(**overrides: object) -> Settings:
@@ -244,18 +267,63 @@ def _settings_import(args: argparse.Namespace) -> int:
             print(f"  {name}: {reason}", file=sys.stderr)
         return EXIT_FAILURE
 
+    from hearth.app.runtime import audit_trail
+
     settings = _settings()
     _configure_command_logging(settings)
 
     async def store() -> dict[str, str]:
         async with transfer.database_session(settings) as session:
-            return await transfer.import_settings(session, values)
+            return await transfer.import_settings(session, values, audit=audit_trail(settings))
 
     stored = asyncio.run(store())
     names = ", ".join(stored) or "none"
     print(f"Imported {len(stored)} runtime setting{'s' * (len(stored) != 1)}: {names}.")
     for name, variable in transfer.overridden(ConfigService(settings), list(stored)).items():
         print(f"  {name}: {variable} in the environment wins over the imported value.")
+    return EXIT_OK
+
+
+def _audit(args: argparse.Namespace) -> int:
+    import asyncio
+    import json
+
+    from hearth.audit import service as audit_service
+    from hearth.audit.schemas import AuditEntry
+    from hearth.config import transfer
+
+    settings = _settings()
+    _configure_command_logging(settings)
+
+    async def read() -> list[AuditEntry]:
+        async with transfer.database_session(settings) as session:
+            events = await audit_service.newest(session, limit=args.limit)
+            return [AuditEntry.of(event) for event in events]
+
+    entries = asyncio.run(read())
+    if args.json:
+        print(json.dumps([entry.model_dump(mode="json") for entry in entries], indent=2))
+        return EXIT_OK
+    if not entries:
+        print("Nothing recorded yet.")
+        return EXIT_OK
+    rows = [
+        (
+            entry.at.strftime("%Y-%m-%d %H:%M:%S"),
+            entry.actor,
+            entry.client or "-",
+            entry.action,
+            audit_service.describe(entry.details),
+        )
+        for entry in entries
+    ]
+    header = ("TIME (UTC)", "ACTOR", "CLIENT", "ACTION", "DETAILS")
+    widths = [max(len(row[column]) for row in (header, *rows)) for column in range(4)]
+    for row in (header, *rows):
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)), end=""
+        )
+        print(f"  {row[4]}".rstrip())
     return EXIT_OK
 
 

@@ -137,12 +137,15 @@ def test_check_and_migrate_share_the_running_server(tmp_path: Path, data_dir: Pa
         # A worker joins the same embedded server; its queue lives in PostgreSQL too.
         with hearth_worker({**env, "WORKER_HEARTBEAT_SECONDS": "1"}, tmp_path):
             running = run_hearth("check", "--json", env=env, cwd=tmp_path)
+            trail = run_hearth("audit", "--json", env=env, cwd=tmp_path)
             ping = httpx.post(f"{server.url}/tasks/ping", timeout=10).json()["id"]
             assert _task_state(server.url, ping) == "SUCCESS"
         assert running.returncode == 0, running.stdout + running.stderr
         report = json.loads(running.stdout)
         assert report["checks"]["db"]["status"] == "ok"
         assert report["checks"]["worker"]["status"] == "ok"
+        assert trail.returncode == 0, trail.stderr
+        assert isinstance(json.loads(trail.stdout), list)
         # The check let go of the server without stopping it.
         assert server.get("/readyz").status_code == 200
         assert server.stop() == 0

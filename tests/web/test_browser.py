@@ -127,6 +127,18 @@ async def _console_walkthrough(
         await page.goto(f"{server.url}/status")
         await expect(page.locator("#check-db .detail")).to_contain_text("PostgreSQL")
 
+        # The Activity page: what was just done, newest first, with who and from where.
+        await page.get_by_role("link", name="Activity").click()
+        await expect(page).to_have_url(f"{server.url}/activity")
+        trail = page.get_by_role("table")
+        await expect(trail.locator("tbody tr").first.locator(".action")).to_have_text(
+            "settings_saved"
+        )
+        for action in ("connection_tested", "login_succeeded", "login_failed"):
+            await expect(trail).to_contain_text(action)
+        await expect(trail).not_to_contain_text(PASSWORD)
+        await _screenshot(page, tmp_path, "activity.png")
+
         # The 404 page, in the site's frame.
         response = await page.goto(f"{server.url}/no/such/page")
         assert response is not None

@@ -16,6 +16,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from hearth import web
 from hearth.app.runtime import Runtime, open_runtime
+from hearth.audit.router import router as audit_router
 from hearth.auth.router import router as auth_router
 from hearth.auth.service import OperatorAuth
 from hearth.auth.sessions import OperatorSessionStore, password_fingerprint
@@ -57,6 +58,7 @@ def publish(app: FastAPI, runtime: Runtime) -> None:
     state.llm = runtime.llm
     state.queue = runtime.queue
     state.vector = runtime.vector
+    state.audit = runtime.audit
     state.tool_resources = ToolResources(
         health=runtime.health,
         sessions=runtime.sessions,
@@ -136,6 +138,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(pages_router)
     app.include_router(auth_router)
     app.include_router(config_router)
+    app.include_router(audit_router)
     app.include_router(tasks_router)
     app.include_router(documents_router)
     mcp_endpoint.install(app, settings, lambda: app.state.tool_resources)

@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
+from hearth.audit.service import AuditTrail
 from hearth.config.service import ConfigService
-from hearth.config.settings import Settings
+from hearth.config.settings import SECRET_FIELDS, Settings
 from hearth.db import engine as db_engine
 from hearth.db import migrate
 from hearth.db.embedded import EmbeddedNotRunning, EmbeddedPostgres, running_database_url
@@ -57,6 +58,7 @@ class Runtime:
     llm: LLMProvider
     queue: TaskQueue
     vector: VectorSupport
+    audit: AuditTrail
     http: _SharedClient = field(repr=False)
 
 
@@ -126,6 +128,7 @@ async def open_runtime(settings: Settings, *, serving: bool) -> AsyncIterator[Ru
             llm=LLMProvider(http, settings.llm_api_key),
             queue=queue,
             vector=VectorSupport(),
+            audit=audit_trail(settings, sessions),
             http=http,
         )
         _register_checks(runtime, unavailable)
@@ -133,7 +136,15 @@ async def open_runtime(settings: Settings, *, serving: bool) -> AsyncIterator[Ru
         if serving and engine is not None and settings.migrate_on_start:
             await migrate.upgrade_to_head(engine)
             runtime.readiness.migrated = True
+        if serving:
+            await runtime.audit.prune()  # then at most once a day, as events are recorded
         yield runtime
+
+
+def audit_trail(settings: Settings, sessions: Sessions | None = None) -> AuditTrail:
+    """The audit trail, masking this configuration's secrets. Without ``sessions`` it records
+    only ``within`` a caller's transaction (the commands, which open their own session)."""
+    return AuditTrail(sessions, secrets=settings.secret_values(), sensitive_keys=SECRET_FIELDS)
 
 
 def _register_checks(runtime: Runtime, database_unavailable: str) -> None:

@@ -8,6 +8,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.responses import Response
 
+from hearth.access.caller import identify
+from hearth.audit.dependencies import AuditDep
+from hearth.audit.service import client_of
 from hearth.auth.dependencies import AuthDep
 from hearth.errors import HearthError
 from hearth.log import get_logger
@@ -45,7 +48,7 @@ async def login_page(request: Request, auth: AuthDep, next: str | None = None) -
 
 
 @router.post("/login")
-async def login(request: Request, auth: AuthDep) -> Response:
+async def login(request: Request, auth: AuthDep, audit: AuditDep) -> Response:
     """Check the operator password; on success start an operator session."""
     values = await submitted_values(request)
     csrf.verify(request, values.get(csrf.FIELD))
@@ -57,6 +60,8 @@ async def login(request: Request, auth: AuthDep) -> Response:
         )
     if wait := auth.throttle.admit(client):
         log.warning("login_failed", client=client, reason="too many attempts", retry_after=wait)
+        actor = (await identify(request)).actor
+        await audit.record("login_throttled", actor=actor, client=client, retry_after=wait)
         raise HearthError(
             f"Too many failed logins from {client}; try again in {wait} s.",
             status_code=429,
@@ -65,6 +70,8 @@ async def login(request: Request, auth: AuthDep) -> Response:
     password = values.get("password", "")
     if not password or not await asyncio.to_thread(auth.password.verify, password):
         log.warning("login_failed", client=client, reason="wrong password")
+        actor = (await identify(request)).actor
+        await audit.record("login_failed", actor=actor, client=client, reason="wrong password")
         if wants_html(request):
             context = {
                 "next": _safe_next(values.get("next")),
@@ -78,18 +85,21 @@ async def login(request: Request, auth: AuthDep) -> Response:
     await start_operator_session(request)
     token = csrf.token_for(request.session)
     log.info("login_succeeded", client=client)
+    await audit.record("login_succeeded", actor="operator", client=client)
     if wants_html(request):
         return RedirectResponse(_safe_next(values.get("next")), status_code=303)
     return JSONResponse({"operator": True, "csrf_token": token})
 
 
 @router.post("/logout")
-async def logout(request: Request) -> Response:
+async def logout(request: Request, audit: AuditDep) -> Response:
     """End the operator session: revoked server-side, so a copy of the cookie is worthless."""
     values = await submitted_values(request)
     csrf.verify(request, values.get(csrf.FIELD))
+    actor = (await identify(request)).actor
     if await end_operator_session(request):
         log.info("logged_out")
+        await audit.record("logout", actor=actor, client=client_of(request))
     if wants_html(request):
         return RedirectResponse("/", status_code=303)
     return JSONResponse({"operator": False})

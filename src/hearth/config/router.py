@@ -8,6 +8,9 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.responses import Response
 
+from hearth.access.caller import identify
+from hearth.audit import service as audit_service
+from hearth.audit.dependencies import AuditDep
 from hearth.auth.dependencies import AuthDep
 from hearth.config.dependencies import ConfigDep, RuntimeValuesDep
 from hearth.config.schemas import RuntimeSettings
@@ -87,7 +90,12 @@ async def config_page(
 
 @router.post("/config", dependencies=[OperatorDep], openapi_extra={"requestBody": _SETTINGS_BODY})
 async def save_config(
-    request: Request, unit: UnitOfWorkDep, config: ConfigDep, health: HealthDep, auth: AuthDep
+    request: Request,
+    unit: UnitOfWorkDep,
+    config: ConfigDep,
+    health: HealthDep,
+    auth: AuthDep,
+    audit: AuditDep,
 ) -> Response:
     """Validate every value, then save the changed ones atomically; 422 with a reason per
     key when one is refused (nothing is saved then)."""
@@ -98,6 +106,7 @@ async def save_config(
     seen = {k.removeprefix(SEEN_PREFIX): v for k, v in values.items() if k.startswith(SEEN_PREFIX)}
     submitted = {k: v for k, v in values.items() if not k.startswith(SEEN_PREFIX)}
     try:
+        before = await config.values_in_force(unit.session)
         changes = await config.save(unit.session, submitted, seen=seen)
     except InvalidSettings as exc:
         if not wants_html(request):
@@ -118,6 +127,16 @@ async def save_config(
         changed=sorted(changes),
         values={k: v for k, v in changes.items() if not SENSITIVE_KEY.search(k)},
     )
+    if changes:  # in the save's transaction: the change and its record commit together
+        await audit.record(
+            "settings_saved",
+            actor=(await identify(request)).actor,
+            client=audit_service.client_of(request),
+            within=unit,
+            changes=audit_service.changes(
+                {name: item.value for name, item in before.items()}, changes
+            ),
+        )
     if LLM_KEYS & changes.keys():
         unit.after_commit(lambda: _recheck_llm(health))
     if wants_html(request):
@@ -139,7 +158,9 @@ async def _recheck_llm(health: HealthService) -> None:
 
 
 @router.post("/config/test/{service}", dependencies=[OperatorDep])
-async def run_connection_test(service: str, request: Request, health: HealthDep) -> Response:
+async def run_connection_test(
+    service: str, request: Request, health: HealthDep, audit: AuditDep
+) -> Response:
     """Check one component now, bypassing the health cache, within 5 s whatever the remote
     does; answers ``{service, status, detail}`` (an HTML fragment for htmx)."""
     values = await submitted_values(request)
@@ -157,6 +178,13 @@ async def run_connection_test(service: str, request: Request, health: HealthDep)
             latency_ms=TEST_TIMEOUT_SECONDS * 1000,
         )
     log.info("connection_test_result", service=service, status=result.status, detail=result.detail)
+    await audit.record(
+        "connection_tested",
+        actor=(await identify(request)).actor,
+        client=audit_service.client_of(request),
+        service=service,
+        status=result.status,
+    )
     if wants_html(request):
         return TEMPLATES.TemplateResponse(request, "_test_result.html", {"result": result})
     return JSONResponse({"service": service, **result.model_dump()})

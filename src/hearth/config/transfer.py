@@ -8,6 +8,7 @@ or value is reported, and then nothing is stored.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -16,6 +17,8 @@ from typing import Any
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hearth.audit import service as audit_service
+from hearth.audit.service import AuditTrail
 from hearth.config import repository
 from hearth.config.allowlist import ALLOWLIST, validate_values
 from hearth.config.service import ConfigService, InvalidSettings, set_by
@@ -26,6 +29,7 @@ from hearth.errors import StartupError
 
 FORMAT = "hearth-settings"
 FORMAT_VERSION = 1
+_missing_table = re.compile(r'relation "([^"]+)" does not exist')
 
 
 class UnreadableDocument(ValueError):
@@ -87,17 +91,35 @@ def validate(values: Mapping[str, str]) -> dict[str, str]:
     return cleaned
 
 
-async def import_settings(session: AsyncSession, values: Mapping[str, str]) -> dict[str, str]:
+async def import_settings(
+    session: AsyncSession,
+    values: Mapping[str, str],
+    *,
+    audit: AuditTrail | None = None,
+    actor: str = "cli",
+) -> dict[str, str]:
     """Validate every value, then store them all; all or nothing. Returns what was stored.
+    With ``audit``, the import is recorded in the same transaction (old and new values).
 
     Unlike a save on the config page, keys set in the environment are stored too: the
     environment still wins while it sets them (``overridden`` names them), and the restored
     value takes over once it no longer does.
     """
     cleaned = validate(values)
+    before = await repository.get_all(session)
     for name, value in cleaned.items():
         await repository.upsert(session, name, value)
     await session.flush()
+    if audit is not None:
+        changed = audit_service.changes(before, cleaned)
+        await audit.record(
+            "settings_imported",
+            actor=actor,
+            client=None,
+            within=session,
+            imported=sorted(cleaned),
+            changes=changed,
+        )
     return cleaned
 
 
@@ -136,5 +158,7 @@ def _database_failure(url: str, exc: SQLAlchemyError) -> str:
 
     where = db_engine.describe_location(url)
     if isinstance(exc, DBAPIError) and isinstance(exc.orig, psycopg.errors.UndefinedTable):
-        return f"The database {where} has no settings table yet: run `hearth migrate` first."
+        table = _missing_table.search(str(exc.orig))
+        name = table.group(1) if table else "settings"
+        return f"The database {where} has no {name} table yet: run `hearth migrate` first."
     return f"The database {where} failed: {db_engine.error_reason(exc)}"
