@@ -32,6 +32,21 @@ from tests.support.services import free_port
             "HEALTH_DETAILS",
             "must be one of 'when_authorized', 'always' or 'never' (got 'sometimes')",
         ),
+        (
+            {"LLM_ENDPOINT": "http://127.0.0.1:9/?token=S3cr3t-in-url"},
+            "LLM_ENDPOINT",
+            "must not carry query parameters other than Azure's api-version",
+        ),
+        (
+            {"OLLAMA_BASE_URL": "http://u:S3cr3t-in-url@127.0.0.1:9"},
+            "LLM_ENDPOINT",
+            "must not contain a user name or password",
+        ),
+        (
+            {"LLM_TRUSTED_ORIGIN": "https://api.openai.com/v1"},
+            "LLM_TRUSTED_ORIGIN",
+            "must name an origin only",
+        ),
     ],
 )
 def test_bad_settings_stop_start_up_with_a_readable_message(
@@ -49,6 +64,7 @@ def test_bad_settings_stop_start_up_with_a_readable_message(
     assert result.stderr.startswith("Hearth cannot start:")
     line = next(line for line in result.stderr.splitlines() if line.strip().startswith(f"{named}:"))
     assert says in line
+    assert "S3cr3t" not in result.stderr  # a URL's credentials are never echoed
     assert not (tmp_path / "data").exists()  # nothing was started
 
 

@@ -10,6 +10,8 @@ import pytest
 from pydantic import SecretStr
 
 from hearth.errors import HearthError
+from hearth.kit.bound import BoundSecret
+from hearth.kit.urls import origin
 from hearth.llm.adapter import ChatMessage, LLMAdapter, LLMUnavailable, UnconfiguredLLM
 from hearth.llm.ollama import OllamaAdapter
 from hearth.llm.openai import AZURE_API_VERSION, OpenAICompatibleAdapter
@@ -41,6 +43,11 @@ FLAVORS: dict[str, Flavor] = {
         server.url + DEPLOYMENT, client, API_KEY, chat_timeout=timeout, embed_timeout=timeout
     ),
 }
+
+
+def bound_to(url: str) -> BoundSecret:
+    """``API_KEY``, as if given in the environment with an endpoint on ``url``'s origin."""
+    return BoundSecret("LLM_API_KEY", SecretStr(API_KEY), origin(url), "LLM_ENDPOINT", "")
 
 
 @pytest.fixture
@@ -236,12 +243,13 @@ async def test_a_refused_connection_says_so_without_the_url_password(
 ) -> None:
     port = free_port()
     endpoint = f"http://hearth:url-secret@127.0.0.1:{port}"
-    adapter = LLMProvider(lambda: client, SecretStr(API_KEY)).adapter(LLMChoice(flavor, endpoint))
+    key = bound_to(endpoint)
+    adapter = LLMProvider(lambda: client, key).adapter(LLMChoice(flavor, endpoint))
     for call in ("chat", "embed"):
         with pytest.raises(LLMUnavailable) as raised:
             await _call(adapter, call)
         message = raised.value.message
-        assert message.startswith(f"cannot connect to http://127.0.0.1:{port}")
+        assert message.startswith(f"cannot connect to http://hearth:***@127.0.0.1:{port}")
         assert "url-secret" not in message
         assert API_KEY not in message
 
@@ -262,7 +270,7 @@ async def test_the_factory_builds_each_adapter(client: httpx.AsyncClient) -> Non
         LLMChoice("ollama", "http://127.0.0.1:11434")
     )
     azure_url = "https://example.openai.azure.com/openai/deployments/gpt-4o?api-version=2025-01-01"
-    azure = LLMProvider(lambda: client, SecretStr(API_KEY)).adapter(LLMChoice("openai", azure_url))
+    azure = LLMProvider(lambda: client, bound_to(azure_url)).adapter(LLMChoice("openai", azure_url))
     assert isinstance(ollama, OllamaAdapter)
     assert isinstance(azure, OpenAICompatibleAdapter)
     assert azure.deployment == "gpt-4o"

@@ -113,6 +113,18 @@ def test_url_passwords_are_masked_everywhere(captured: Callable[[], list[dict[st
     assert line["targets"] == ["redis://:***@cache:6379/0", "http://user:***@llm:11434"]
 
 
+def test_url_query_values_are_masked_everywhere(
+    captured: Callable[[], list[dict[str, Any]]],
+) -> None:
+    get_logger("hearth.test").warning(
+        "cannot connect to http://127.0.0.1:9/?token=s3cr3t: refused",
+        endpoint="https://llm/v1?api-version=2024-10-21&sig=s3cr3t#s3cr3t",
+    )
+    [line] = captured()
+    assert line["event"] == "cannot connect to http://127.0.0.1:9/?token=*** refused"
+    assert line["endpoint"] == "https://llm/v1?api-version=2024-10-21&sig=***#***"
+
+
 def test_configured_secret_values_are_masked_anywhere() -> None:
     buffer = io.StringIO()
     configure_logging(level="INFO", fmt="json", stream=buffer, secrets=["hunter2-is-my-password"])

@@ -145,6 +145,31 @@ async def test_list_settings_shows_values_and_sources_and_no_secret(
         assert secret not in whole_answer
 
 
+async def test_a_secret_in_a_stored_endpoint_url_reaches_no_tool_answer(
+    server: HearthServer, mcp_database: str
+) -> None:
+    """A value saved before llm_endpoint refused query strings: shown masked, or not at all."""
+    secret = "S3CRET-in-a-stored-url"
+    endpoint = f"http://127.0.0.1:{free_port()}/?token={secret}"
+    with psycopg.connect(mcp_database, autocommit=True) as connection:
+        connection.execute(
+            "INSERT INTO settings (key, value) VALUES ('llm_endpoint', %s) "
+            "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+            (endpoint,),
+        )
+    try:
+        async with mcp_client(server) as client:
+            settings = await client.call_tool("list_settings")
+            health = await client.call_tool("health")
+    finally:
+        with psycopg.connect(mcp_database, autocommit=True) as connection:
+            connection.execute("DELETE FROM settings WHERE key = 'llm_endpoint'")
+    assert secret not in settings.model_dump_json() + health.model_dump_json()
+    shown = structured(settings)["settings"]["llm_endpoint"]["value"]
+    assert shown == endpoint.replace(secret, "***")
+    assert structured(health)["checks"]["llm"]["status"] == "unreachable"
+
+
 @pytest.mark.worker
 async def test_run_ping_through_a_real_worker(
     server: HearthServer, mcp_env: dict[str, str], tmp_path: Path

@@ -93,6 +93,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         )
         if password is None:
             log.warning("operator_password_missing", hint="set ADMIN_PASSWORD to edit settings")
+        if settings.bound_llm_api_key().unbound:
+            # A key with no origin named beside it goes nowhere; the config page says so too.
+            log.warning("llm_api_key_unbound", hint="set LLM_ENDPOINT or LLM_TRUSTED_ORIGIN")
         # Inside the runtime: the MCP sessions end before the resources their tools use.
         await stack.enter_async_context(mcp_endpoint.lifespan(app))
         log.info("hearth_ready", version=hearth_version())

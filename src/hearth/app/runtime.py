@@ -125,7 +125,7 @@ async def open_runtime(settings: Settings, *, serving: bool) -> AsyncIterator[Ru
             health=health,
             readiness=Readiness(health, engine),
             config=ConfigService(settings),
-            llm=LLMProvider(http, settings.llm_api_key),
+            llm=LLMProvider(http, settings.bound_llm_api_key()),
             queue=queue,
             vector=VectorSupport(),
             audit=audit_trail(settings, sessions),

@@ -8,13 +8,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Literal
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from hearth.log.redaction import SENSITIVE_KEY
 
 Kind = Literal["choice", "url", "text", "date"]
 
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+\-]*$")
+# Azure OpenAI's versions: 2024-10-21, 2025-04-01-preview, preview, latest.
+_API_VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.\-]{0,39}$")
 
 
 class InvalidValue(ValueError):
@@ -81,7 +83,26 @@ def _valid_url(value: str) -> str:
         raise InvalidValue("must be an http:// or https:// URL, e.g. http://127.0.0.1:11434")
     if parts.username or parts.password:
         raise InvalidValue("must not contain a user name or password; use LLM_API_KEY")
-    return value.rstrip("/")
+    if parts.fragment or value.endswith("#"):
+        raise InvalidValue("must not hold a #fragment")
+    _only_api_version(parts.query)
+    return value.removesuffix("?").rstrip("/")
+
+
+def _only_api_version(query: str) -> None:
+    """A query may name Azure OpenAI's ``api-version`` and nothing else: a credential in
+    the URL would be shown wherever the URL is, and sent wherever the URL points."""
+    parameters = parse_qsl(query, keep_blank_values=True)
+    names = [name for name, _ in parameters]
+    if any(name != "api-version" for name in names) or (query and not parameters):
+        raise InvalidValue(
+            "must not carry query parameters other than Azure's api-version "
+            "(a key belongs in LLM_API_KEY, never in the URL)"
+        )
+    if len(names) > 1:
+        raise InvalidValue("names api-version more than once")
+    if parameters and not _API_VERSION.match(parameters[0][1]):
+        raise InvalidValue("has an api-version that is not a version, e.g. 2024-10-21")
 
 
 def _valid_date(value: str) -> str:

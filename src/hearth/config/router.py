@@ -14,7 +14,7 @@ from hearth.audit.dependencies import AuditDep
 from hearth.auth.dependencies import AuthDep
 from hearth.config.dependencies import ConfigDep, RuntimeValuesDep
 from hearth.config.schemas import RuntimeSettings
-from hearth.config.service import InvalidSettings, RuntimeValues
+from hearth.config.service import ConfigService, InvalidSettings, RuntimeValues
 from hearth.db.dependencies import UnitOfWorkDep
 from hearth.errors import HearthError
 from hearth.health.dependencies import HealthDep
@@ -58,6 +58,7 @@ async def _page(
     request: Request,
     health: HealthService,
     auth: AuthDep,
+    config: ConfigService,
     values: RuntimeValues,
     *,
     errors: dict[str, str] | None = None,
@@ -71,21 +72,36 @@ async def _page(
         "services": health.names,
         "password_configured": auth.password.configured,
         "editable": auth.password.configured,
+        "key_use": config.llm_api_key_use(values),
     }
     return await render(request, "config.html", context, status_code=status_code)
 
 
 @router.get("/config", dependencies=[OperatorDep])
 async def config_page(
-    request: Request, values: RuntimeValuesDep, health: HealthDep, auth: AuthDep
+    request: Request,
+    values: RuntimeValuesDep,
+    config: ConfigDep,
+    health: HealthDep,
+    auth: AuthDep,
 ) -> Response:
     """Every runtime value with its source (environment, database or default); keys set
-    in the environment are read-only."""
+    in the environment are read-only. ``llm_api_key`` says whether LLM_API_KEY goes to the
+    endpoint in force, and why (null: no key or no endpoint)."""
     if wants_html(request):
-        return await _page(request, health, auth, values)
+        return await _page(request, health, auth, config, values)
     return JSONResponse(
-        {"settings": _as_json(values), "csrf_token": csrf.token_for(request.session)}
+        {
+            "settings": _as_json(values),
+            "llm_api_key": _key_use(config, values),
+            "csrf_token": csrf.token_for(request.session),
+        }
     )
+
+
+def _key_use(config: ConfigService, values: RuntimeValues) -> dict[str, object] | None:
+    use = config.llm_api_key_use(values)
+    return None if use is None else {"sent": use.sent, "reason": use.reason}
 
 
 @router.post("/config", dependencies=[OperatorDep], openapi_extra={"requestBody": _SETTINGS_BODY})
@@ -116,6 +132,7 @@ async def save_config(
             request,
             health,
             auth,
+            config,
             current,
             errors=exc.field_errors,
             submitted=submitted,

@@ -19,9 +19,10 @@ class RuntimeSetting(BaseModel):
 
     @classmethod
     def of(cls, setting: EffectiveSetting) -> RuntimeSetting:
-        """The view of ``setting``; runtime values hold no secret (see the allowlist)."""
+        """The view of ``setting``; runtime values hold no secret (see the allowlist), and
+        a URL is masked all the same (one saved before the allowlist refused queries)."""
         return cls(
-            value=setting.value,
+            value=setting.shown,
             source=setting.source,
             locked=setting.locked,
             variable=setting.variable,

@@ -23,6 +23,8 @@ from hearth.config import repository
 from hearth.config.allowlist import ALLOWLIST, RuntimeKey, validate_values
 from hearth.config.settings import Settings
 from hearth.errors import HearthError
+from hearth.kit.bound import KeyUse
+from hearth.kit.urls import mask_url
 
 Source = Literal["environment", "database", "default"]
 
@@ -47,6 +49,11 @@ class EffectiveSetting:
     def variable(self) -> str:
         """The environment variable that sets (or would override) this key."""
         return self.set_by or self.key.variable
+
+    @property
+    def shown(self) -> str:
+        """The value as pages and API answers show it: a URL masked (``mask_url``)."""
+        return mask_url(self.value) if self.key.kind == "url" else self.value
 
 
 # Every allowlisted key, by name, with its value in force.
@@ -73,6 +80,15 @@ class ConfigService:
         """The value the environment sets for ``key``, if any."""
         value = getattr(self.settings, key.name, None)
         return value if isinstance(value, str) else None
+
+    def llm_api_key_use(self, values: RuntimeValues) -> KeyUse | None:
+        """Whether ``LLM_API_KEY`` goes to the LLM endpoint in force, and why: shown beside
+        the endpoint. None when there is no key or no endpoint."""
+        endpoint = values["llm_endpoint"].value
+        use = self.settings.bound_llm_api_key().use_for(endpoint) if endpoint else None
+        if use is not None and use.sent and values["llm_provider"].value != "openai":
+            return KeyUse(sent=False, reason="LLM_API_KEY is not sent: Ollama takes no key")
+        return use
 
     async def values_in_force(self, session: AsyncSession) -> RuntimeValues:
         """Every allowlisted key with its value in force and its source."""

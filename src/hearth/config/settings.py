@@ -25,7 +25,8 @@ from pydantic_settings import (
 
 from hearth.config.allowlist import ALLOWLIST, InvalidValue
 from hearth.health.schemas import DetailsPolicy
-from hearth.kit.urls import mask_url_password, normalize_database_url, split_url
+from hearth.kit.bound import BoundSecret
+from hearth.kit.urls import mask_url, normalize_database_url, origin, split_url
 
 # Written into .env.example so that copying the example without editing it is refused.
 SECRET_KEY_PLACEHOLDER = "replace-me-with-the-output-of-hearth-init-0000000000"  # noqa: S105 (a placeholder, refused as a key)
@@ -183,7 +184,15 @@ class Settings(BaseSettings):
     embedding_model: str | None = Field(default=None, description="Embedding model name.")
     event_date: str | None = Field(default=None, description="A date, YYYY-MM-DD.")
     llm_api_key: SecretStr | None = Field(
-        default=None, description="API key for an OpenAI-compatible server (never stored)."
+        default=None,
+        description="API key for an OpenAI-compatible server (never stored). It is sent "
+        "only to the origin (scheme, host, port) of LLM_ENDPOINT, or of LLM_TRUSTED_ORIGIN.",
+    )
+    llm_trusted_origin: str | None = Field(
+        default=None,
+        description="The one origin, scheme://host[:port], LLM_API_KEY may be sent to when "
+        "LLM_ENDPOINT is left to the config page, e.g. https://api.openai.com. An endpoint "
+        "saved on the page on another origin gets no key.",
     )
 
     # Mail (the `mail` check): Gmail through OAuth, and/or any IMAP server
@@ -381,6 +390,34 @@ class Settings(BaseSettings):
             trusted.append(str(network) if "/" in entry else entry)
         return ",".join(trusted)
 
+    @field_validator("llm_trusted_origin")
+    @classmethod
+    def _valid_trusted_origin(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None or not value.strip():
+            return None
+        parts = split_url(value.strip(), "https://api.openai.com")
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise PydanticCustomError(
+                "trusted_origin",
+                "must be an http:// or https:// origin, e.g. https://api.openai.com",
+            )
+        if parts.username or parts.password or parts.path.strip("/") or parts.query:
+            raise PydanticCustomError(
+                "trusted_origin",
+                "must name an origin only, scheme://host[:port] (the key goes to every path "
+                "there), with no user, path or query",
+            )
+        bound = origin(value)
+        endpoint = info.data.get("llm_endpoint")
+        if endpoint and origin(endpoint) != bound:
+            raise PydanticCustomError(
+                "trusted_origin",
+                "is not the origin of LLM_ENDPOINT ({endpoint}), so the key would never be "
+                "sent; set one of the two",
+                {"endpoint": origin(endpoint)},
+            )
+        return bound
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_log_level(cls, value: object) -> object:
@@ -410,9 +447,25 @@ class Settings(BaseSettings):
         # URLs may carry a password; repr() ends up in tracebacks and debug output.
         for name, value in super().__repr_args__():
             if isinstance(value, str) and "://" in value:
-                yield name, mask_url_password(value)
+                yield name, mask_url(value)
             else:
                 yield name, value
+
+    def bound_llm_api_key(self) -> BoundSecret:
+        """``LLM_API_KEY`` with the one origin it may be sent to: ``LLM_TRUSTED_ORIGIN``'s,
+        else ``LLM_ENDPOINT``'s as set here. An endpoint saved on the config page names no
+        origin: the console must not be able to send the key to a server of its choosing."""
+        name = "LLM_API_KEY"
+        bind_with = "LLM_ENDPOINT or LLM_TRUSTED_ORIGIN"
+        if self.llm_trusted_origin:
+            return BoundSecret(
+                name, self.llm_api_key, self.llm_trusted_origin, "LLM_TRUSTED_ORIGIN", bind_with
+            )
+        if self.llm_endpoint:
+            return BoundSecret(
+                name, self.llm_api_key, origin(self.llm_endpoint), "LLM_ENDPOINT", bind_with
+            )
+        return BoundSecret(name, self.llm_api_key, None, "", bind_with)
 
     @property
     def embedded_database(self) -> bool:
@@ -440,7 +493,7 @@ class Settings(BaseSettings):
                 continue
             value = str(dumped) if isinstance(dumped, Path) else dumped
             if isinstance(value, str) and "://" in value:
-                value = mask_url_password(value)
+                value = mask_url(value)
             summary[name] = value
         return summary
 
@@ -454,4 +507,4 @@ SECRET_FIELDS = frozenset(
     name for name, field in Settings.model_fields.items() if _holds_secret(field)
 )
 # URLs that may carry a password: shown masked, never echoed back in an error message.
-URL_FIELDS = frozenset({"database_url", "redis_url", "llm_endpoint"})
+URL_FIELDS = frozenset({"database_url", "redis_url", "llm_endpoint", "llm_trusted_origin"})

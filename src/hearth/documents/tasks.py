@@ -67,7 +67,8 @@ async def _embed_pending(settings: Settings, database_url: str) -> int:
         async with AsyncSession(engine) as session:
             values = await ConfigService(settings).values_in_force(session)
         async with httpx.AsyncClient() as client:
-            llm = LLMProvider(lambda: client, settings.llm_api_key).adapter(LLMChoice.of(values))
+            provider = LLMProvider(lambda: client, settings.bound_llm_api_key())
+            llm = provider.adapter(LLMChoice.of(values))
             model = values["embedding_model"].value
             return await service.embed_pending(engine, _vector_support, llm, model)
     finally:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from hearth.health.schemas import ComponentHealth, HealthReport, OverallStatus
 from hearth.kit.checks import CheckResult
-from hearth.kit.urls import mask_url_password
+from hearth.kit.urls import mask_urls
 from hearth.log import get_logger
 
 log = get_logger(__name__)
@@ -150,7 +150,7 @@ class HealthService:
             )
         except Exception as exc:  # a check must report, never raise
             log.warning("health_check_error", service=entry.name, exc_info=True)
-            detail = mask_url_password(f"{type(exc).__name__}: {exc}")
+            detail = mask_urls(f"{type(exc).__name__}: {exc}")
             result = CheckResult.timed("unreachable", detail, started)
         self._log(entry, result)
         entry.result, entry.finished_at = result, time.monotonic()

@@ -6,7 +6,9 @@ from __future__ import annotations
 import time
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
+
+from hearth.kit.urls import mask_urls
 
 CheckStatus = Literal["ok", "unreachable", "unconfigured"]
 
@@ -18,6 +20,12 @@ class CheckResult(BaseModel):
     status: CheckStatus
     detail: str = ""
     latency_ms: float = Field(default=0.0, ge=0)
+
+    @field_validator("detail")
+    @classmethod
+    def _mask_urls(cls, detail: str) -> str:
+        # Whatever an adapter or a library's error put in, a URL here is shown masked.
+        return mask_urls(detail)
 
     @classmethod
     def timed(cls, status: CheckStatus, detail: str, started: float) -> CheckResult:

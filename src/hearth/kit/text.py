@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from hearth.kit.urls import mask_url_password
+from hearth.kit.urls import mask_urls
 
 
 def first_line(exc: BaseException) -> str:
     """The first non-blank line of ``exc``'s message (its type's name when it has none),
-    with any URL password masked: libraries quote connection URLs in their errors."""
+    with any URL masked (``mask_urls``): libraries quote connection URLs in their errors."""
     for line in str(exc).splitlines():
         if line.strip():
-            return mask_url_password(line.strip())
+            return mask_urls(line.strip())
     return type(exc).__name__
 
 

@@ -1,4 +1,5 @@
-"""URL helpers shared by settings, logs and health details."""
+"""URL helpers shared by settings, logs and health details. ``mask_url`` (``mask_urls`` for
+free text) is how every URL is shown: in a page, a health detail, an error or a log line."""
 
 from __future__ import annotations
 
@@ -11,6 +12,17 @@ from pydantic_core import PydanticCustomError
 # hold further '@' signs but no white space or '/'.
 _URL_PASSWORD = re.compile(r"([a-zA-Z][a-zA-Z0-9+.\-]*://[^:/@\s]*:)(?:[^\s@/]|@(?=[^\s/]*@))*@")
 
+# scheme://name@host, a user name alone: often a token (https://<token>@github.com/…).
+_URL_USER_ONLY = re.compile(r"([a-zA-Z][a-zA-Z0-9+.\-]*://)[^:/@\s?#]+@")
+
+# A URL inside free text: a scheme, then anything up to white space, a quote or a bracket.
+_URL_IN_TEXT = re.compile(r"[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s'\"<>]+")
+
+# Query parameters whose values are no secret and help a reader: Azure OpenAI's version.
+PUBLIC_QUERY_NAMES = frozenset({"api-version"})
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
 _DATABASE_SCHEMES = {
     "postgres": "postgresql+psycopg",
     "postgresql": "postgresql+psycopg",
@@ -19,22 +31,53 @@ _DATABASE_SCHEMES = {
 }
 
 
-def mask_url_password(text: str) -> str:
-    """Replace the password of every URL in ``text`` with ``***``:
-    ``postgresql://u:pw@h/db`` becomes ``postgresql://u:***@h/db``."""
-    return _URL_PASSWORD.sub(r"\1***@", text)
+def mask_url(url: str) -> str:
+    """``url`` fit to show anyone: its password, every query value but those in
+    ``PUBLIC_QUERY_NAMES``, and its fragment become ``***``; scheme, host, port and path
+    stay. ``http://u:pw@h/v1?token=s`` is shown ``http://u:***@h/v1?token=***``."""
+    masked = _URL_USER_ONLY.sub(r"\1***@", _URL_PASSWORD.sub(r"\1***@", url))
+    # With the password masked, the first '?' or '#' after the scheme ends the path.
+    after_scheme = masked.find("://") + 1
+    marks = [at for at in (masked.find(mark, after_scheme) for mark in "?#") if at >= 0]
+    if not marks:
+        return masked
+    head, rest = masked[: min(marks)], masked[min(marks) :]
+    query, hash_mark, fragment = rest.partition("#")
+    if query:
+        head += "?" + "&".join(_mask_parameter(p) for p in query[1:].split("&"))
+    if hash_mark:
+        head += "#***" if fragment else "#"
+    return head
 
 
-def without_credentials(url: str) -> str:
-    """The URL with any user name and password removed, for health details and pages."""
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
+def mask_urls(text: str) -> str:
+    """``text`` with every URL in it shown as ``mask_url`` shows it: for messages, details
+    and log lines, which quote URLs (libraries' errors do)."""
+    return _URL_IN_TEXT.sub(lambda match: mask_url(match[0]), text)
+
+
+def _mask_parameter(parameter: str) -> str:
+    name, equals, value = parameter.partition("=")
+    if not equals:
+        return "***" if name else ""  # a bare value, ``?sk-…``, may be the secret itself
+    if name.lower() in PUBLIC_QUERY_NAMES or not value:
+        return parameter
+    return f"{name}=***"
+
+
+def origin(url: str) -> str:
+    """The origin of an http(s) URL, ``scheme://host:port``, lower-cased, with the default
+    port spelled out: two URLs reach the same server when their origins are equal.
+    ``ValueError`` when ``url`` names no host or a bad port."""
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").rstrip(".")
+    if not host:
+        raise ValueError("names no host")
+    port = parts.port or _DEFAULT_PORTS.get(scheme)
     if ":" in host:
         host = f"[{host}]"
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    return f"{scheme}://{host}:{port}" if port else f"{scheme}://{host}"
 
 
 def split_url(value: str, example: str) -> SplitResult:

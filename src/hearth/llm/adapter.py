@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict
 
 from hearth.errors import HearthError
 from hearth.kit.checks import CheckResult
-from hearth.kit.urls import mask_url_password
+from hearth.kit.urls import mask_urls
 
 CHAT_TIMEOUT_SECONDS = 120.0  # a small model on a Raspberry Pi takes its time
 EMBED_TIMEOUT_SECONDS = 60.0
@@ -34,8 +34,8 @@ class LLMUnavailable(HearthError):
     status_code = 503
 
     def __init__(self, reason: str) -> None:
-        # One line, and no URL password even if a library's message quoted a URL.
-        super().__init__(mask_url_password(" ".join(reason.split())))
+        # One line, and every URL masked even if a library's message quoted a URL.
+        super().__init__(mask_urls(" ".join(reason.split())))
 
 
 class LLMAdapter(ABC):

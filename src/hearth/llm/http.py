@@ -8,13 +8,13 @@ import textwrap
 import time
 from http import HTTPStatus
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import httpx
 
 from hearth.kit.checks import CheckResult
 from hearth.kit.text import first_line
-from hearth.kit.urls import without_credentials
+from hearth.kit.urls import mask_url
 from hearth.llm.adapter import LLMUnavailable
 
 CHECK_TIMEOUT_SECONDS = 1.5
@@ -22,7 +22,8 @@ CHECK_TIMEOUT_SECONDS = 1.5
 
 class LLMServer:
     """An LLM server's HTTP API as seen by one adapter: its name, where it is, and the
-    headers and query parameters every request carries."""
+    headers and query parameters every request carries (request URLs hold no query: see
+    ``split_endpoint``)."""
 
     def __init__(
         self,
@@ -35,7 +36,7 @@ class LLMServer:
     ) -> None:
         self.client = client
         self.server = server
-        self.location = without_credentials(location)
+        self.location = mask_url(location)
         self.auth_headers = auth_headers or {}
         self.params = params or {}
 
@@ -71,7 +72,8 @@ class LLMServer:
                 url,
                 json=body,
                 headers=self.auth_headers,
-                params=self.params,
+                # httpx replaces a URL's query with ``params``, even an empty one.
+                params=self.params or None,
                 timeout=within,
             )
         except httpx.TimeoutException:
@@ -105,9 +107,17 @@ class LLMServer:
         return f"{shown(url)} did not answer {self.server}'s JSON; is it {self.server}?"
 
 
+def split_endpoint(endpoint: str) -> tuple[str, dict[str, str]]:
+    """``endpoint`` without its query and trailing '/', to which request paths are added,
+    and the query's parameters, which every request carries (Azure's ``api-version``)."""
+    parts = urlsplit(endpoint.strip())
+    base = urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
+    return base, dict(parse_qsl(parts.query))
+
+
 def shown(url: str) -> str:
-    """``url`` as messages show it: no credentials, no query string."""
-    parts = urlsplit(without_credentials(url))
+    """``url`` as messages show it: masked, without its query string."""
+    parts = urlsplit(mask_url(url))
     return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
 
 

@@ -25,9 +25,9 @@ class OllamaAdapter(LLMAdapter):
         chat_timeout: float = CHAT_TIMEOUT_SECONDS,
         embed_timeout: float = EMBED_TIMEOUT_SECONDS,
     ) -> None:
-        self.endpoint = endpoint.rstrip("/")
+        self.endpoint, params = http.split_endpoint(endpoint)
         self.client = client
-        self.server = http.LLMServer(client, server="Ollama", location=self.endpoint)
+        self.server = http.LLMServer(client, server="Ollama", location=self.endpoint, params=params)
         self.location = self.server.location
         self.chat_timeout = chat_timeout
         self.embed_timeout = embed_timeout

@@ -4,7 +4,7 @@ Azure OpenAI's deployments."""
 from __future__ import annotations
 
 import re
-from urllib.parse import parse_qs, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
@@ -47,10 +47,10 @@ class OpenAICompatibleAdapter(LLMAdapter):
         self.client = client
         self.chat_timeout = chat_timeout
         self.embed_timeout = embed_timeout
-        parts = urlsplit(endpoint.strip())
+        base, params = http.split_endpoint(endpoint)
+        parts = urlsplit(base)
         azure = _AZURE_DEPLOYMENT.match(parts.path)
         if azure is None:
-            base = endpoint.rstrip("/")
             self.deployment: str | None = None
             self.base = base if base.endswith("/v1") else f"{base}/v1"
             self.models_url = f"{self.base}/models"
@@ -59,9 +59,9 @@ class OpenAICompatibleAdapter(LLMAdapter):
                 server="OpenAI-compatible server",
                 location=base,
                 auth_headers={"Authorization": f"Bearer {api_key}"} if api_key else None,
+                params=params,
             )
         else:
-            version = parse_qs(parts.query).get("api-version", [AZURE_API_VERSION])[0]
             self.deployment = azure["deployment"]
             self.base = urlunsplit((parts.scheme, parts.netloc, azure[0], "", ""))
             # Azure lists no models per deployment; the resource's list is the cheap check.
@@ -72,7 +72,7 @@ class OpenAICompatibleAdapter(LLMAdapter):
                 server="Azure OpenAI",
                 location=self.base,
                 auth_headers={"api-key": api_key} if api_key else None,
-                params={"api-version": version},
+                params={"api-version": AZURE_API_VERSION, **params},
             )
         self.location = self.server.location
 

@@ -6,13 +6,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, NamedTuple
 
-from hearth.llm.adapter import LLMAdapter, UnconfiguredLLM
+from hearth.kit.bound import BoundSecret
+from hearth.llm.adapter import ChatMessage, LLMAdapter, LLMUnavailable, UnconfiguredLLM
 
 if TYPE_CHECKING:
     import httpx
-    from pydantic import SecretStr
 
     from hearth.config.service import EffectiveSetting
+    from hearth.kit.checks import CheckResult
 
 
 class LLMChoice(NamedTuple):
@@ -31,10 +32,13 @@ class LLMProvider:
     """Builds the adapter for a choice, and keeps it until the choice changes (on this
     replica's config page or another's)."""
 
-    def __init__(self, client: Callable[[], httpx.AsyncClient], api_key: SecretStr | None) -> None:
-        """``client`` is called only for an adapter that talks HTTP."""
+    def __init__(
+        self, client: Callable[[], httpx.AsyncClient], api_key: BoundSecret | None
+    ) -> None:
+        """``client`` is called only for an adapter that talks HTTP. ``api_key`` goes only
+        to its own origin: an endpoint elsewhere is spoken to without it."""
         self._client = client
-        self._api_key = api_key.get_secret_value() if api_key else None
+        self._api_key = api_key or BoundSecret.absent("LLM_API_KEY")
         self._choice: LLMChoice | None = None
         self._adapter: LLMAdapter = UnconfiguredLLM()
 
@@ -51,7 +55,39 @@ class LLMProvider:
         if choice.provider == "openai":
             from hearth.llm.openai import OpenAICompatibleAdapter
 
-            return OpenAICompatibleAdapter(choice.endpoint, self._client(), self._api_key)
+            adapter = OpenAICompatibleAdapter(
+                choice.endpoint, self._client(), self._api_key.for_url(choice.endpoint)
+            )
+            withheld = self._api_key.withheld_from(choice.endpoint)
+            return KeyWithheld(adapter, withheld) if withheld else adapter
         from hearth.llm.ollama import OllamaAdapter
 
         return OllamaAdapter(choice.endpoint, self._client())
+
+
+class KeyWithheld(LLMAdapter):
+    """An adapter whose server gets no API key, saying why in every check and failure: an
+    operator who sees HTTP 401 learns it is the binding, not the key."""
+
+    def __init__(self, adapter: LLMAdapter, reason: str) -> None:
+        self.adapter = adapter
+        self.reason = reason
+
+    async def check(self) -> CheckResult:
+        """The adapter's check, its detail followed by why the key was withheld."""
+        result = await self.adapter.check()
+        return result.model_copy(update={"detail": f"{result.detail}; {self.reason}"})
+
+    async def chat(self, messages: list[ChatMessage], *, model: str) -> str:
+        """The adapter's reply; its ``LLMUnavailable`` says why the key was withheld."""
+        try:
+            return await self.adapter.chat(messages, model=model)
+        except LLMUnavailable as exc:
+            raise LLMUnavailable(f"{exc.message}; {self.reason}") from None
+
+    async def embed(self, texts: list[str], *, model: str) -> list[list[float]]:
+        """The adapter's vectors; its ``LLMUnavailable`` says why the key was withheld."""
+        try:
+            return await self.adapter.embed(texts, model=model)
+        except LLMUnavailable as exc:
+            raise LLMUnavailable(f"{exc.message}; {self.reason}") from None

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 
 from structlog.typing import EventDict, WrappedLogger
 
-from hearth.kit.urls import mask_url_password
+from hearth.kit.urls import mask_urls
 
 MASK = "***"
 
@@ -74,7 +74,7 @@ class Redactor:
     def scrub_text(self, text: str) -> str:
         """Mask URL passwords and configured secrets inside a piece of text."""
         for _ in range(_MAX_ROUNDS):
-            scrubbed = self._scrub_literals(mask_url_password(text))
+            scrubbed = self._scrub_literals(mask_urls(text))
             if scrubbed == text:
                 return text
             text = scrubbed

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from hearth.kit.checks import CheckResult
 from hearth.kit.text import first_line
-from hearth.kit.urls import without_credentials
+from hearth.kit.urls import mask_url
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -36,7 +36,7 @@ class RedisAdapter:
 
     def __init__(self, client: Redis | None, url: str | None) -> None:
         self.client = client
-        self.location = without_credentials(url) if url else ""
+        self.location = mask_url(url) if url else ""
 
     async def check(self) -> CheckResult:
         """``ok`` when Redis answers PING, else ``unreachable`` with the reason."""

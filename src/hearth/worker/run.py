@@ -6,7 +6,7 @@ from celery.signals import setup_logging
 
 from hearth.config.settings import Settings
 from hearth.db.embedded import EmbeddedPostgres
-from hearth.kit.urls import mask_url_password
+from hearth.kit.urls import mask_url
 from hearth.log import get_logger
 from hearth.worker.app import create_celery, queue_urls
 from hearth.worker.heartbeat import HeartbeatStep
@@ -41,7 +41,7 @@ def run_worker(settings: Settings, *, concurrency: int | None = None) -> int:
             "worker_starting",
             node=node_name(),
             concurrency=workers,
-            broker=mask_url_password(broker),
+            broker=mask_url(broker),
             tasks=sorted(name for name in app.tasks if not name.startswith("celery.")),
         )
         worker = app.Worker(
