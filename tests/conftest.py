@@ -13,6 +13,7 @@ pytest_plugins = [
     "tests.support.app",  # the app in-process: make_settings, client_for
     "tests.support.browser",  # a real Chromium: browser, page
     "tests.support.mail",  # Dovecot, and a double of Google's token endpoint
+    "tests.support.tokens",  # API tokens on the suite's database: api_token
 ]
 
 # What a fixture needs, as markers: a test using it, directly or through other fixtures, gets

@@ -97,6 +97,35 @@ def _build_parser() -> argparse.ArgumentParser:
     load.add_argument("file", metavar="FILE", help="a `hearth settings export` file; - for stdin")
     load.set_defaults(handler=_settings_import)
 
+    tokens = commands.add_parser(
+        "token",
+        help="create, list or revoke API tokens (the console's Tokens page)",
+        description="API tokens let programs call Hearth: Authorization: Bearer hth_…. "
+        "These commands connect to DATABASE_URL, or to the embedded PostgreSQL of a running "
+        "`hearth serve`.",
+    )
+    token_actions = tokens.add_subparsers(dest="action", metavar="ACTION", required=True)
+    create = token_actions.add_parser(
+        "create", help="create a token and print it (alone, on the last line) once"
+    )
+    create.add_argument("name", metavar="NAME", help="1-64 letters, digits, '_', '.' or '-'")
+    create.add_argument(
+        "--scope",
+        action="append",
+        required=True,
+        metavar="SCOPE",
+        help="read, write or metrics; repeat for more than one",
+    )
+    create.add_argument(
+        "--expires-days", type=int, metavar="N", help="refuse the token after N days"
+    )
+    create.set_defaults(handler=_token_create)
+    listing = token_actions.add_parser("list", help="list the tokens (never their secrets)")
+    listing.set_defaults(handler=_token_list)
+    revoke = token_actions.add_parser("revoke", help="refuse a token from now on")
+    revoke.add_argument("name", metavar="NAME")
+    revoke.set_defaults(handler=_token_revoke)
+
     init = commands.add_parser("init", help="write a .env with fresh random secrets")
     init.add_argument("--path", default=".env", help="file to write (default: .env)")
     init.add_argument("--force", action="store_true", help="overwrite an existing file")
@@ -270,6 +299,77 @@ def _configure_command_logging(settings: Settings) -> None:
         secrets=settings.secret_values(),
         stream=sys.stderr,
     )
+
+
+def _token_create(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from hearth.access import commands, service
+
+    settings = _settings()
+    _configure_command_logging(settings)
+
+    async def create() -> service.NewToken:
+        async with commands.database_session(
+            settings.database_url, settings.hearth_data_dir
+        ) as session:
+            return await service.create(session, args.name, args.scope, args.expires_days)
+
+    try:
+        service.validate(args.name, args.scope, args.expires_days)  # before connecting
+        new = asyncio.run(create())
+    except (service.InvalidToken, service.DuplicateToken) as exc:
+        print(exc.message, file=sys.stderr)
+        return EXIT_FAILURE
+    print("\n".join(commands.created_lines(new)))
+    return EXIT_OK
+
+
+def _token_list(_args: argparse.Namespace) -> int:
+    import asyncio
+    from datetime import UTC, datetime
+
+    from hearth.access import commands, service
+
+    settings = _settings()
+    _configure_command_logging(settings)
+
+    async def rows() -> list[str]:
+        async with commands.database_session(
+            settings.database_url, settings.hearth_data_dir
+        ) as session:
+            found = await service.list_tokens(session)
+            if not found:
+                return [
+                    "No API tokens yet: create one with `hearth token create NAME --scope read`."
+                ]
+            return commands.table_lines(found, datetime.now(UTC))
+
+    print("\n".join(asyncio.run(rows())))
+    return EXIT_OK
+
+
+def _token_revoke(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from hearth.access import commands, service
+
+    settings = _settings()
+    _configure_command_logging(settings)
+
+    async def revoke() -> None:
+        async with commands.database_session(
+            settings.database_url, settings.hearth_data_dir
+        ) as session:
+            await service.revoke(session, args.name)
+
+    try:
+        asyncio.run(revoke())
+    except service.UnknownToken as exc:
+        print(exc.message, file=sys.stderr)
+        return EXIT_FAILURE
+    print(f"Revoked the token {args.name!r}: it is refused from now on.")
+    return EXIT_OK
 
 
 def _init(args: argparse.Namespace) -> int:

@@ -1,8 +1,9 @@
 """Every ORM model, imported here so Alembic sees the whole schema."""
 
+from hearth.models.api_token import ApiToken
 from hearth.models.base import Base
 from hearth.models.document import Document
 from hearth.models.setting import Setting
 from hearth.models.worker_heartbeat import WorkerHeartbeat
 
-__all__ = ["Base", "Document", "Setting", "WorkerHeartbeat"]
+__all__ = ["ApiToken", "Base", "Document", "Setting", "WorkerHeartbeat"]

@@ -22,7 +22,7 @@ TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
 # concerns together: this low room imports none of them.
 PageContext = Callable[[Request], Awaitable[dict[str, Any]]]
 
-NAV = (("/", "Dashboard"), ("/status", "Health"), ("/config", "Config"))
+NAV = (("/", "Dashboard"), ("/status", "Health"), ("/config", "Config"), ("/tokens", "Tokens"))
 
 
 def wants_html(request: Request) -> bool:
