@@ -4,13 +4,15 @@ database, so a test can call the data routes. conftest.py registers the fixture.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
+from pathlib import Path
 
 import psycopg
 import pytest
 
 from hearth.access.tokens import fingerprint, new_token, shown_part
+from tests.support.process import run_hearth
 
 
 def insert_token(
@@ -38,6 +40,15 @@ def insert_token(
             ),
         )
     return secret
+
+
+def create_with_cli(env: Mapping[str, str], cwd: Path, *scopes: str, name: str = "tests") -> str:
+    """A token made by `hearth token create` (beside a running server, as a user would);
+    the token is the last line of its output."""
+    arguments = [f"--scope={scope}" for scope in scopes or ("read", "write")]
+    created = run_hearth("token", "create", name, *arguments, env=env, cwd=cwd)
+    assert created.returncode == 0, created.stderr
+    return created.stdout.splitlines()[-1]
 
 
 def bearer(token: str) -> dict[str, str]:

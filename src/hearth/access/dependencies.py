@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request, params
+from fastapi import Depends, params
 
 from hearth.access.caller import Caller, Scope, identify
 from hearth.errors import HearthError
@@ -54,8 +54,8 @@ def require(scope: Scope) -> params.Depends:
     """For a route's ``dependencies=[...]``: only a caller holding ``scope`` (an API token
     with it, or the operator's session) gets through."""
 
-    async def holds_scope(request: Request) -> Caller:
-        caller = await identify(request)
+    # Through ``CallerDep``: a test swaps ``identify`` to stand in for any caller.
+    async def holds_scope(caller: CallerDep) -> Caller:
         check(caller, scope)
         return caller
 
