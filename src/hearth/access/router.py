@@ -100,7 +100,7 @@ async def create_token(request: Request, unit: UnitOfWorkDep) -> Response:
     except (service.InvalidToken, service.DuplicateToken) as exc:
         if not wants_html(request):
             raise
-        errors = exc.field_errors or {"name": exc.message}
+        errors = exc.field_errors or {"name": f"a token named {name!r} exists already"}
         return await _page(
             request, unit, errors=errors, submitted=submitted, status_code=exc.status_code
         )
