@@ -31,10 +31,11 @@ REQUEST_TIMEOUT_S = 10.0
 
 
 class ApiClient:
-    """One keep-alive HTTP connection to ``hearth serve``."""
+    """One keep-alive HTTP connection to ``hearth serve``, presenting an API token."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, token: str) -> None:
         self.port = port
+        self.headers = {"Authorization": f"Bearer {token}"}
         self.connection = http.client.HTTPConnection(LOOPBACK, port, timeout=REQUEST_TIMEOUT_S)
 
     def close(self) -> None:
@@ -50,7 +51,7 @@ class ApiClient:
             return self._exchange(method, path)
 
     def _exchange(self, method: str, path: str) -> tuple[int, bytes]:
-        self.connection.request(method, path)
+        self.connection.request(method, path, headers=self.headers)
         response = self.connection.getresponse()
         return response.status, response.read()
 

@@ -58,7 +58,7 @@ class Throughput:
         return self.tasks / self.sent_in
 
 
-def throughput_api(port: int, client: redis.Redis) -> Throughput:
+def throughput_api(connect: Callable[[], ApiClient], client: redis.Redis) -> Throughput:
     """THROUGHPUT_TASKS pings POSTed by API_THREADS threads, each on its own connection."""
     deadline = time.monotonic() + THROUGHPUT_TIMEOUT_S
     task_ids = [""] * THROUGHPUT_TASKS
@@ -66,7 +66,7 @@ def throughput_api(port: int, client: redis.Redis) -> Throughput:
     errors: list[BaseException] = []
 
     def sender() -> None:
-        api = ApiClient(port)
+        api = connect()
         try:
             while time.monotonic() < deadline and not errors:
                 slot = next(slots, None)
@@ -176,9 +176,14 @@ class ThroughputResult:
 
 
 def measure_throughput(
-    port: int, app: Celery, client: redis.Redis, server_pid: int, worker_pid: int
+    connect: Callable[[], ApiClient],
+    app: Celery,
+    client: redis.Redis,
+    server_pid: int,
+    worker_pid: int,
 ) -> ThroughputResult:
-    """THROUGHPUT_ROUNDS rounds of the API on ``port``, then Celery's ``app``."""
+    """THROUGHPUT_ROUNDS rounds of the API (each sender thread ``connect``s its own
+    connection), then Celery's ``app``."""
     watched = watched_processes(server_pid, worker_pid)
     result = ThroughputResult([], [])
     for round_number in range(1, THROUGHPUT_ROUNDS + 1):
@@ -187,7 +192,7 @@ def measure_throughput(
             f"{THROUGHPUT_TASKS} tasks each side ...",
             file=sys.stderr,
         )
-        result.hearth.append(with_cpu(watched, lambda: throughput_api(port, client)))
+        result.hearth.append(with_cpu(watched, lambda: throughput_api(connect, client)))
         result.baseline.append(with_cpu(watched, lambda: throughput_celery(app, client)))
     return result
 

@@ -117,6 +117,16 @@ def migrate(env: dict[str, str], cwd: Path) -> None:
         raise BenchError(f"hearth migrate failed:\n{result.stdout}{result.stderr}")
 
 
+def create_token(env: dict[str, str], cwd: Path) -> str:
+    """An API token for the task routes, made as a user makes one: `hearth token create`."""
+    name = f"bench-{secrets.token_hex(4)}"
+    scopes = ("--scope", "read", "--scope", "write")
+    result = run_hearth("token", "create", name, *scopes, env=env, cwd=cwd)
+    if result.returncode != 0:
+        raise BenchError(f"hearth token create failed:\n{result.stdout}{result.stderr}")
+    return result.stdout.splitlines()[-1]
+
+
 def run_benchmark(processes: Processes, database_url: str) -> Results:
     env = clean_environment(
         HOST=LOOPBACK, DATABASE_URL=database_url, REDIS_URL=REDIS_URL, LOG_LEVEL="WARNING"
@@ -130,7 +140,8 @@ def run_benchmark(processes: Processes, database_url: str) -> Results:
     with hearth_server(env, processes.log_dir, port) as server:
         server.wait_until("/readyz", timeout=START_TIMEOUT_S)
         worker = processes.start([HEARTH, "worker", "--concurrency", "1"], env, name="worker")
-        api = ApiClient(port)
+        token = create_token(env, processes.log_dir)
+        api = ApiClient(port, token)
         app = baseline_celery(database_url)
         client = common.redis_client(REDIS_URL, REDIS_SOCKET_TIMEOUT_S)
         try:
@@ -138,7 +149,7 @@ def run_benchmark(processes: Processes, database_url: str) -> Results:
             idle = worker_memory.idle_memory(worker.pid, "hearth worker")
             latency = task_latency.measure_latency(api, app, client)
             throughput = task_throughput.measure_throughput(
-                port, app, client, server.process.pid, worker.pid
+                partial(ApiClient, port, token), app, client, server.process.pid, worker.pid
             )
             after_load = worker_memory.idle_memory(worker.pid, "hearth worker after the load")
         finally:

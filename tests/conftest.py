@@ -14,6 +14,7 @@ pytest_plugins = [
     "tests.support.browser",  # a real Chromium: browser, page
     "tests.support.mail",  # Dovecot, and a double of Google's token endpoint
     "tests.support.nginx",  # a real nginx as the reverse proxy: start_nginx
+    "tests.support.tokens",  # API tokens on the suite's database: api_token
 ]
 
 # What a fixture needs, as markers: a test using it, directly or through other fixtures, gets

@@ -97,17 +97,8 @@ def _build_parser() -> argparse.ArgumentParser:
     load.add_argument("file", metavar="FILE", help="a `hearth settings export` file; - for stdin")
     load.set_defaults(handler=_settings_import)
 
-    audit = commands.add_parser(
-        "audit",
-        help="show the audit trail (logins, saves, imports, tests, tokens), newest first",
-        description="The security-relevant actions recorded in the database, newest first, "
-        "with time (UTC), actor, client address and details. Kept 90 days.",
-    )
-    audit.add_argument(
-        "--limit", type=_positive, default=50, metavar="N", help="show N events (default: 50)"
-    )
-    audit.add_argument("--json", action="store_true", help="print a JSON array")
-    audit.set_defaults(handler=_audit)
+    _add_token_commands(commands)
+    _add_audit_command(commands)
 
     init = commands.add_parser("init", help="write a .env with fresh random secrets")
     init.add_argument("--path", default=".env", help="file to write (default: .env)")
@@ -128,6 +119,53 @@ def _positive(text: str) -> int:
     if number < 1:
         raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, not {text!r}")
     return number
+
+
+def _add_token_commands(commands: Any) -> None:  # noqa: ANN401 (argparse's private subparsers type)
+    """``hearth token create|list|revoke``."""
+    tokens = commands.add_parser(
+        "token",
+        help="create, list or revoke API tokens (the console's Tokens page)",
+        description="API tokens let programs call Hearth: Authorization: Bearer hth_…. "
+        "These commands connect to DATABASE_URL, or to the embedded PostgreSQL of a running "
+        "`hearth serve`.",
+    )
+    token_actions = tokens.add_subparsers(dest="action", metavar="ACTION", required=True)
+    create = token_actions.add_parser(
+        "create", help="create a token and print it (alone, on the last line) once"
+    )
+    create.add_argument("name", metavar="NAME", help="1-64 letters, digits, '_', '.' or '-'")
+    create.add_argument(
+        "--scope",
+        action="append",
+        required=True,
+        metavar="SCOPE",
+        help="read, write or metrics; repeat for more than one",
+    )
+    create.add_argument(
+        "--expires-days", type=int, metavar="N", help="refuse the token after N days"
+    )
+    create.set_defaults(handler=_token_create)
+    listing = token_actions.add_parser("list", help="list the tokens (never their secrets)")
+    listing.set_defaults(handler=_token_list)
+    revoke = token_actions.add_parser("revoke", help="refuse a token from now on")
+    revoke.add_argument("name", metavar="NAME")
+    revoke.set_defaults(handler=_token_revoke)
+
+
+def _add_audit_command(commands: Any) -> None:  # noqa: ANN401
+    """``hearth audit``."""
+    audit = commands.add_parser(
+        "audit",
+        help="show the audit trail (logins, saves, imports, tests, tokens), newest first",
+        description="The security-relevant actions recorded in the database, newest first, "
+        "with time (UTC), actor, client address and details. Kept 90 days.",
+    )
+    audit.add_argument(
+        "--limit", type=_positive, default=50, metavar="N", help="show N events (default: 50)"
+    )
+    audit.add_argument("--json", action="store_true", help="print a JSON array")
+    audit.set_defaults(handler=_audit)
 
 
 def _settings(**overrides: object) -> Settings:
@@ -338,6 +376,92 @@ def _configure_command_logging(settings: Settings) -> None:
         secrets=settings.secret_values(),
         stream=sys.stderr,
     )
+
+
+def _token_create(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from hearth.access import commands, service
+    from hearth.app.runtime import audit_trail
+
+    settings = _settings()
+    _configure_command_logging(settings)
+
+    async def create() -> service.NewToken:
+        async with commands.database_session(
+            settings.database_url, settings.hearth_data_dir
+        ) as session:
+            new = await service.create(session, args.name, args.scope, args.expires_days)
+            await audit_trail(settings).record(
+                "token_created",
+                actor="cli",
+                client=None,
+                within=session,
+                name=new.row.name,
+                scopes=sorted(new.row.scopes),
+                expires_at=new.row.expires_at.isoformat() if new.row.expires_at else None,
+            )
+            return new
+
+    try:
+        service.validate(args.name, args.scope, args.expires_days)  # before connecting
+        new = asyncio.run(create())
+    except (service.InvalidToken, service.DuplicateToken) as exc:
+        print(exc.message, file=sys.stderr)
+        return EXIT_FAILURE
+    print("\n".join(commands.created_lines(new)))
+    return EXIT_OK
+
+
+def _token_list(_args: argparse.Namespace) -> int:
+    import asyncio
+    from datetime import UTC, datetime
+
+    from hearth.access import commands, service
+
+    settings = _settings()
+    _configure_command_logging(settings)
+
+    async def rows() -> list[str]:
+        async with commands.database_session(
+            settings.database_url, settings.hearth_data_dir
+        ) as session:
+            found = await service.list_tokens(session)
+            if not found:
+                return [
+                    "No API tokens yet: create one with `hearth token create NAME --scope read`."
+                ]
+            return commands.table_lines(found, datetime.now(UTC))
+
+    print("\n".join(asyncio.run(rows())))
+    return EXIT_OK
+
+
+def _token_revoke(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from hearth.access import commands, service
+    from hearth.app.runtime import audit_trail
+
+    settings = _settings()
+    _configure_command_logging(settings)
+
+    async def revoke() -> None:
+        async with commands.database_session(
+            settings.database_url, settings.hearth_data_dir
+        ) as session:
+            await service.revoke(session, args.name)
+            await audit_trail(settings).record(
+                "token_revoked", actor="cli", client=None, within=session, name=args.name
+            )
+
+    try:
+        asyncio.run(revoke())
+    except service.UnknownToken as exc:
+        print(exc.message, file=sys.stderr)
+        return EXIT_FAILURE
+    print(f"Revoked the token {args.name!r}: it is refused from now on.")
+    return EXIT_OK
 
 
 def _init(args: argparse.Namespace) -> int:

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
+from hearth.access.caller import Caller, identify
 from hearth.app.factory import create_app
 from hearth.config.settings import Settings
 from hearth.db.engine import create_engine
@@ -64,6 +65,9 @@ async def test_a_test_swaps_the_task_queue_alone() -> None:
     """A queue without a database: the ping route answers 503 with the reason, not a 500."""
     app = _app()
     app.dependency_overrides[get_queue] = lambda: TaskQueue(None)
+    app.dependency_overrides[identify] = lambda: Caller(
+        token="swapped", scopes=frozenset({"write"})
+    )
     async with _client(app) as http:
         response = await http.post("/tasks/ping")
     assert response.status_code == 503

@@ -357,3 +357,34 @@ def test_hearth_audit_says_what_is_wrong(fresh_database: str, tmp_path: Path) ->
     assert "Traceback" not in unmigrated.stderr
     assert bad_limit.returncode == 2
     assert "--limit: must be a whole number of at least 1, not '0'" in bad_limit.stderr
+
+
+async def test_tokens_created_and_revoked_leave_rows_without_the_token(
+    client_for: ClientFor, database_url: str, tmp_path: Path
+) -> None:
+    """On the Tokens page (actor: the operator) and with `hearth token` (actor: cli): the
+    name and scopes are recorded, the token itself never."""
+    mark = _mark(database_url)
+    async with client_for(admin_password=PASSWORD) as client:
+        headers = await _operator_headers(client)
+        created = await client.post(
+            "/tokens", json={"name": "audit-page", "scopes": ["read"]}, headers=headers
+        )
+        revoked = await client.post("/tokens/revoke", json={"name": "audit-page"}, headers=headers)
+    env = clean_environment(DATABASE_URL=database_url)
+    made = run_hearth("token", "create", "audit-cli", "--scope", "write", env=env, cwd=tmp_path)
+    unmade = run_hearth("token", "revoke", "audit-cli", env=env, cwd=tmp_path)
+    assert (created.status_code, revoked.status_code) == (201, 200), created.text
+    assert (made.returncode, unmade.returncode) == (0, 0), made.stderr + unmade.stderr
+
+    rows = [row for row in _rows(database_url, mark) if row["action"].startswith("token_")]
+    assert [(row["action"], row["actor"], row["details"]["name"]) for row in rows] == [
+        ("token_created", "operator", "audit-page"),
+        ("token_revoked", "operator", "audit-page"),
+        ("token_created", "cli", "audit-cli"),
+        ("token_revoked", "cli", "audit-cli"),
+    ]
+    assert rows[0]["details"]["scopes"] == ["read"]
+    assert (rows[0]["client"], rows[2]["client"]) == (CLIENT, None)
+    secrets = [created.json()["token"], made.stdout.splitlines()[-1]]
+    assert not [secret for secret in secrets if secret in json.dumps(rows, default=str)]

@@ -18,8 +18,9 @@ import pytest
 
 from hearth.db.migrate import HEAD_REVISION
 from tests.support import users
-from tests.support.process import clean_environment, hearth_server, run_hearth
+from tests.support.process import HearthServer, clean_environment, hearth_server, run_hearth
 from tests.support.services import free_port
+from tests.support.tokens import bearer, create_with_cli
 from tests.support.worker import hearth_worker
 
 pytestmark = pytest.mark.embedded_postgres
@@ -38,11 +39,11 @@ def _socket_dir(pgdata: Path) -> str:
     return (pgdata / "postmaster.pid").read_text().splitlines()[4]
 
 
-def _task_state(url: str, task_id: str, within: float = 60) -> str:
+def _task_state(server: HearthServer, task_id: str, within: float = 60) -> str:
     deadline = time.monotonic() + within
     state = "unknown"
     while time.monotonic() < deadline:
-        state = httpx.get(f"{url}/tasks/{task_id}", timeout=10).json()["state"]
+        state = server.get(f"/tasks/{task_id}").json()["state"]
         if state == "SUCCESS":
             break
         time.sleep(0.2)
@@ -134,12 +135,17 @@ def test_check_and_migrate_share_the_running_server(tmp_path: Path, data_dir: Pa
 
     with hearth_server(env, tmp_path, free_port()) as server:
         server.wait_until("/readyz", 200)
+        # `hearth token` joins the running server's database, as `hearth check` does.
+        server.headers.update(bearer(create_with_cli(env, tmp_path, "read", "write")))
+        listed = run_hearth("token", "list", env=env, cwd=tmp_path)
+        assert listed.returncode == 0, listed.stderr
+        assert "tests" in listed.stdout
         # A worker joins the same embedded server; its queue lives in PostgreSQL too.
         with hearth_worker({**env, "WORKER_HEARTBEAT_SECONDS": "1"}, tmp_path):
             running = run_hearth("check", "--json", env=env, cwd=tmp_path)
             trail = run_hearth("audit", "--json", env=env, cwd=tmp_path)
-            ping = httpx.post(f"{server.url}/tasks/ping", timeout=10).json()["id"]
-            assert _task_state(server.url, ping) == "SUCCESS"
+            ping = httpx.post(f"{server.url}/tasks/ping", headers=server.headers, timeout=10)
+            assert _task_state(server, ping.json()["id"]) == "SUCCESS"
         assert running.returncode == 0, running.stdout + running.stderr
         report = json.loads(running.stdout)
         assert report["checks"]["db"]["status"] == "ok"
@@ -189,16 +195,19 @@ def test_queued_tasks_survive_a_restart_of_server_and_worker(
     port = free_port()
     with hearth_server(env, tmp_path, port) as server:
         server.wait_until("/readyz", 200)
+        auth = bearer(create_with_cli(env, tmp_path, "read", "write"))
+        server.headers.update(auth)
         with hearth_worker(env, tmp_path):
-            warm = httpx.post(f"{server.url}/tasks/ping", timeout=10).json()["id"]
-            assert _task_state(server.url, warm) == "SUCCESS"
-        queued = httpx.post(f"{server.url}/tasks/ping", timeout=10).json()["id"]
-        assert httpx.get(f"{server.url}/tasks/{queued}", timeout=10).json()["state"] == "PENDING"
+            warm = httpx.post(f"{server.url}/tasks/ping", headers=auth, timeout=10).json()["id"]
+            assert _task_state(server, warm) == "SUCCESS"
+        queued = httpx.post(f"{server.url}/tasks/ping", headers=auth, timeout=10).json()["id"]
+        assert server.get(f"/tasks/{queued}").json()["state"] == "PENDING"
         assert server.stop() == 0
     assert not _postgres_processes(data_dir / "postgres")  # everything stopped
 
     with hearth_server(env, tmp_path, port) as server:
         server.wait_until("/readyz", 200)
+        server.headers.update(auth)  # the token is stored in the same database
         with hearth_worker(env, tmp_path):
-            assert _task_state(server.url, queued) == "SUCCESS"
+            assert _task_state(server, queued) == "SUCCESS"
         assert server.stop() == 0

@@ -34,15 +34,19 @@ from tests.support.mcp import TOKEN as MCP_TOKEN
 from tests.support.mcp import mcp_client, structured
 from tests.support.process import HearthServer, clean_environment, hearth_server
 from tests.support.services import free_port
+from tests.support.tokens import bearer, create_with_cli
 from tests.support.worker import hearth_worker
 
 # embedded_stack: `hearth serve` and `hearth worker` on embedded PostgreSQL.
 FIXTURE_NEEDS = {"embedded_stack": ("embedded_postgres", "worker")}
 
 
-async def test_documents_are_kept_on_postgresql_without_pgvector(client_for: ClientFor) -> None:
+async def test_documents_are_kept_on_postgresql_without_pgvector(
+    client_for: ClientFor, api_token: str
+) -> None:
     """Hearth runs on any PostgreSQL: documents are stored, and search says what it lacks."""
     async with client_for() as client:
+        client.headers.update(bearer(api_token))
         added = await client.post(
             "/documents",
             json={"text": "The boiler is serviced each October.", "metadata": {"room": "cellar"}},
@@ -102,17 +106,25 @@ async def test_documents_are_kept_on_postgresql_without_pgvector(client_for: Cli
     ],
 )
 async def test_bad_requests_are_refused_with_the_reason(
-    client_for: ClientFor, method: str, path: str, body: Any, status: int, words: str
+    client_for: ClientFor,
+    api_token: str,
+    method: str,
+    path: str,
+    body: Any,
+    status: int,
+    words: str,
 ) -> None:
     async with client_for() as client:
+        client.headers.update(bearer(api_token))
         response = await client.request(method, path, json=body)
     assert response.status_code == status, response.text
     assert words in response.text
 
 
-async def test_numbers_json_cannot_hold_are_refused(client_for: ClientFor) -> None:
+async def test_numbers_json_cannot_hold_are_refused(client_for: ClientFor, api_token: str) -> None:
     """1e400 reads as Infinity, and NaN is not JSON: 422 naming the field, nothing stored."""
     async with client_for() as client:
+        client.headers.update(bearer(api_token))
         for number in (b"1e400", b"-1e400", b"NaN", b"Infinity"):
             body = b'{"text": "x", "metadata": {"reading": ' + number + b"}}"
             response = await client.post(
@@ -124,7 +136,7 @@ async def test_numbers_json_cannot_hold_are_refused(client_for: ClientFor) -> No
 
 
 async def test_documents_are_kept_when_the_queue_is_down(
-    client_for: ClientFor, engine: AsyncEngine
+    client_for: ClientFor, api_token: str, engine: AsyncEngine
 ) -> None:
     """The broker away: the embedding task is sent only once the document is committed (a
     worker would see it), and the failed send leaves the answer true, 202 stored (a 503
@@ -140,6 +152,7 @@ async def test_documents_are_kept_when_the_queue_is_down(
             raise QueueUnavailable("The task queue is unavailable.", reason="broker down")
 
     async with client_for() as client:
+        client.headers.update(bearer(api_token))
         app = client._transport.app  # type: ignore[attr-defined]
         app.dependency_overrides[get_queue] = lambda: BrokerDown(None)
         added = await client.post("/documents", json={"text": text})
@@ -192,6 +205,9 @@ def embedded_stack(tmp_path: Path) -> Iterator[tuple[HearthServer, FakeLLM, Path
         )
         with hearth_server(env, tmp_path, free_port()) as server:
             server.wait_until("/readyz", 200)
+            # Beside the running server, on its embedded database, as `make run` users do.
+            token = create_with_cli(env, tmp_path, "read", "write")
+            server.headers["Authorization"] = f"Bearer {token}"
             with hearth_worker(env, tmp_path):
                 yield server, llm, data
 
@@ -225,7 +241,9 @@ async def test_documents_end_to_end_on_embedded_postgresql(
 
 def _longest_text_the_model_sees(server: HearthServer, llm: FakeLLM, text: str) -> int:
     """Add ``text``, longer than an embedding model's context; the model sees its beginning."""
-    added = httpx.post(f"{server.url}/documents", json={"text": text}, timeout=10)
+    added = httpx.post(
+        f"{server.url}/documents", json={"text": text}, headers=server.headers, timeout=10
+    )
     _wait_until_embedded(server, added.json()["ids"], within=60)
     return max(
         len(sent) for r in llm.received if r.path == "/api/embed" for sent in r.body["input"]
@@ -237,11 +255,15 @@ def _add_one_by_one_then_in_a_batch(server: HearthServer, texts: list[str]) -> l
     half = len(texts) // 2
     ids = []
     for body in texts[:half]:
-        response = httpx.post(f"{server.url}/documents", json={"text": body}, timeout=10)
+        response = httpx.post(
+            f"{server.url}/documents", json={"text": body}, headers=server.headers, timeout=10
+        )
         assert response.status_code == 202, response.text
         ids += response.json()["ids"]
     batch = {"documents": [{"text": t, "metadata": {"n": i}} for i, t in enumerate(texts[half:])]}
-    response = httpx.post(f"{server.url}/documents/batch", json=batch, timeout=10)
+    response = httpx.post(
+        f"{server.url}/documents/batch", json=batch, headers=server.headers, timeout=10
+    )
     assert response.status_code == 202, response.text
     ids += response.json()["ids"]
     assert len(set(ids)) == len(texts)
@@ -256,7 +278,12 @@ def _search_as_brute_force_would(
     by_score = sorted(
         range(len(texts)), key=lambda i: _cosine(vector, fake_embedding(texts[i])), reverse=True
     )
-    response = httpx.get(f"{server.url}/documents/search", params={"q": query, "k": 5}, timeout=10)
+    response = httpx.get(
+        f"{server.url}/documents/search",
+        params={"q": query, "k": 5},
+        headers=server.headers,
+        timeout=10,
+    )
     assert response.status_code == 200, response.text
     found: dict[str, Any] = response.json()
     assert found["model"] == "nomic-embed-text"
@@ -329,11 +356,18 @@ def test_search_answers_503_while_the_llm_is_away_and_recovers(
     says why it cannot run; once the LLM is back the worker's retry embeds what waited."""
     server, llm, _ = embedded_stack
     llm.mode = "error"
-    added = httpx.post(f"{server.url}/documents", json={"text": "kalomi nupera"}, timeout=10)
+    added = httpx.post(
+        f"{server.url}/documents",
+        json={"text": "kalomi nupera"},
+        headers=server.headers,
+        timeout=10,
+    )
     assert added.status_code == 202, added.text
     [document_id] = added.json()["ids"]
 
-    search = httpx.get(f"{server.url}/documents/search", params={"q": "kalomi"}, timeout=10)
+    search = httpx.get(
+        f"{server.url}/documents/search", params={"q": "kalomi"}, headers=server.headers, timeout=10
+    )
     assert search.status_code == 503
     assert "500" in search.json()["detail"]  # the LLM server's answer, in one line
 
@@ -348,6 +382,8 @@ def test_search_answers_503_while_the_llm_is_away_and_recovers(
     llm.mode = "ok"
     _wait_until_embedded(server, [document_id], within=60)  # the retry comes after 10 s
     assert server.get(f"/documents/{document_id}").json()["error"] is None
-    search = httpx.get(f"{server.url}/documents/search", params={"q": "kalomi"}, timeout=10)
+    search = httpx.get(
+        f"{server.url}/documents/search", params={"q": "kalomi"}, headers=server.headers, timeout=10
+    )
     assert search.status_code == 200
     assert search.json()["results"][0]["id"] == document_id

@@ -22,8 +22,10 @@ from hearth.db.engine import DatabaseAdapter, create_engine
 from hearth.health.dependencies import get_readiness
 from hearth.health.readiness import Readiness
 from hearth.health.service import HealthService
-from tests.support.app import served
+from tests.support.app import ClientFor, served
+from tests.support.database import drop_database
 from tests.support.services import free_port
+from tests.support.tokens import bearer, insert_token
 
 PASSWORD = "operator-password-for-health-details"
 REDIS_HOST, LLM_HOST, DB_HOST = "127.0.0.77", "127.0.0.78", "127.0.0.79"
@@ -176,6 +178,37 @@ async def test_always_shows_the_details_to_anyone(
     assert REDIS_HOST in anonymous["fragment"].text
     assert LLM_HOST in anonymous["dashboard"].text
     assert "Log in to see details" not in anonymous["status"].text
+
+
+async def test_a_read_token_reads_the_details_and_a_metrics_token_does_not(
+    make_settings: Callable[..., Settings], database_url: str
+) -> None:
+    reader = insert_token(database_url, ("read",))
+    scraper = insert_token(database_url, ("metrics",))
+    async with broken_hearth(make_settings) as client:
+        read = await client.get("/health", headers=bearer(reader))
+        metrics = await client.get("/health", headers=bearer(scraper))
+        refused = await client.get("/health", headers=bearer("hth_" + "x" * 43))
+    assert REDIS_HOST in read.json()["checks"]["redis"]["detail"]
+    for answer in (metrics, refused):  # a token that cannot read is anonymous here, not a 401
+        assert answer.status_code == 200
+        assert answer.json()["checks"]["redis"]["detail"] is None
+
+
+async def test_a_token_with_the_database_down_gets_the_probes_not_an_error(
+    client_for: ClientFor, fresh_database: str
+) -> None:
+    """The token cannot be checked without the database: /health and /readyz still answer
+    as they do to anyone (200 and 503), never a 500 nor the token route's 503."""
+    async with client_for(database_url=fresh_database) as client:
+        token = insert_token(fresh_database, ("read",))
+        drop_database(fresh_database)
+        health = await client.get("/health", headers=bearer(token))
+        ready = await client.get("/readyz", headers=bearer(token))
+    assert health.status_code == 200
+    assert health.json()["checks"]["db"]["status"] != "ok"
+    assert health.json()["checks"]["db"]["detail"] is None
+    assert ready.status_code == 503
 
 
 @pytest.mark.parametrize(("given", "policy"), [("ALWAYS", "always"), (" never ", "never")])

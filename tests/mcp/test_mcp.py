@@ -10,6 +10,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from tests.support.mcp import TOKEN, error_text, mcp_client, structured
 from tests.support.postgres import OwnedPostgres
 from tests.support.process import TEST_SECRET_KEY, HearthServer, clean_environment, hearth_server
 from tests.support.services import REDIS_URL, free_port
+from tests.support.tokens import bearer, insert_token
 from tests.support.worker import hearth_worker
 
 # The shared server runs on a database of this module's own and the suite's Redis.
@@ -77,6 +79,9 @@ def server(
     cwd = tmp_path_factory.mktemp("mcp")
     with hearth_server(mcp_env, cwd, free_port()) as running:
         running.wait_until("/readyz", 200)
+        # For the HTTP API beside MCP (GET /documents/…, /tasks/…).
+        api_token = insert_token(mcp_env["DATABASE_URL"], ("read", "write"), name="http-api")
+        running.headers.update(bearer(api_token))
         yield running
 
 
@@ -273,20 +278,53 @@ def test_the_right_token_over_plain_http(server: HearthServer) -> None:
     assert result["structuredContent"]["checks"]["db"]["status"] == "ok"
 
 
-def test_without_mcp_token_mcp_is_off_and_says_how_to_turn_it_on(
+async def test_a_write_token_reaches_mcp_beside_mcp_token(
+    server: HearthServer, mcp_database: str
+) -> None:
+    write = insert_token(mcp_database, ("write",))
+    read_only = insert_token(mcp_database, ("read", "metrics"), name="read-only-for-mcp")
+    revoked = insert_token(mcp_database, ("write",), revoked_at=datetime.now(UTC))
+    async with mcp_client(server, token=write) as client:
+        tools = {tool.name for tool in (await client.list_tools()).tools}
+    headers = {"Accept": "application/json, text/event-stream"}
+    answers = {
+        token: httpx.post(
+            f"{server.url}/mcp", json=INITIALIZE, headers={**headers, **bearer(token)}, timeout=10
+        )
+        for token in (read_only, revoked)
+    }
+    assert tools == EXPECTED_TOOLS
+    assert answers[read_only].status_code == 403
+    assert "lacks the 'write' scope" in answers[read_only].json()["detail"]
+    assert answers[revoked].status_code == 401
+    assert answers[revoked].headers["www-authenticate"] == (
+        'Bearer realm="hearth", error="invalid_token"'
+    )
+    assert "was revoked" in answers[revoked].json()["detail"]
+    assert write not in server.output.read_text()
+
+
+async def test_without_mcp_token_a_write_token_starts_mcp_on_demand(
     mcp_database: str, tmp_path: Path
 ) -> None:
+    """MCP_TOKEN unset: /mcp still takes API tokens; FastMCP is loaded only once one comes."""
     env = clean_environment(DATABASE_URL=mcp_database, REDIS_URL=REDIS_URL)
-    with hearth_server(env, tmp_path, free_port()) as off:
-        off.wait_until("/readyz", 200)
-        response = httpx.post(f"{off.url}/mcp", json=INITIALIZE, timeout=10)
-        line = off.wait_for_event("mcp_disabled")
-    assert response.status_code == 404
-    assert response.json()["error"] == "not_found"
-    assert "set MCP_TOKEN to enable /mcp" in response.json()["detail"]
-    assert line["level"] == "info"
-    assert line["hint"] == "set MCP_TOKEN to enable /mcp"
-    assert not off.events("mcp_enabled")
+    with hearth_server(env, tmp_path, free_port()) as on_demand:
+        on_demand.wait_until("/readyz", 200)
+        waiting = on_demand.wait_for_event("mcp_on_demand")
+        anonymous = httpx.post(f"{on_demand.url}/mcp", json=INITIALIZE, timeout=10)
+        assert not on_demand.events("mcp_enabled")  # a refused request starts nothing
+        token = insert_token(mcp_database, ("write",))
+        async with mcp_client(on_demand, token=token) as client:
+            report = structured(await client.call_tool("health"))
+        enabled = on_demand.wait_for_event("mcp_enabled")
+    assert waiting["level"] == "info"
+    assert "MCP_TOKEN" in waiting["hint"]
+    assert anonymous.status_code == 401
+    assert anonymous.headers["www-authenticate"] == 'Bearer realm="hearth"'
+    assert "write scope" in anonymous.json()["detail"]
+    assert report["checks"]["db"]["status"] == "ok"
+    assert set(enabled["tools"]) == EXPECTED_TOOLS
 
 
 def test_without_mcp_token_fastmcp_is_not_even_imported(tmp_path: Path) -> None:

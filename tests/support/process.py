@@ -61,9 +61,11 @@ class HearthServer:
         self.process = process
         self.url = url
         self.output = output
+        # Sent with every request of ``get`` (a test adds its API token here).
+        self.headers: dict[str, str] = {}
 
     def get(self, path: str) -> httpx.Response:
-        return httpx.get(self.url + path, timeout=10)
+        return httpx.get(self.url + path, headers=self.headers, timeout=10)
 
     def logs(self) -> list[dict[str, Any]]:
         return json_lines(self.output.read_text())

@@ -7,12 +7,14 @@ import re
 from contextlib import ExitStack
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.async_api import Locator, Page, expect
 
 from tests.support.fake_llm import fake_ollama
 from tests.support.process import clean_environment, hearth_server
 from tests.support.services import REDIS_URL, free_port
+from tests.support.tokens import bearer
 from tests.support.worker import hearth_worker
 
 pytestmark = pytest.mark.redis  # both tests give `hearth serve` the suite's Redis
@@ -138,6 +140,19 @@ async def _console_walkthrough(
             await expect(trail).to_contain_text(action)
         await expect(trail).not_to_contain_text(PASSWORD)
         await _screenshot(page, tmp_path, "activity.png")
+
+        # API tokens: made on the Tokens page, shown once, refused once revoked.
+        await page.goto(f"{server.url}/tokens")
+        await page.get_by_label("Name").fill("browser-script")
+        await page.get_by_label("read", exact=True).check()
+        await page.get_by_role("button", name="Create token").click()
+        secret = await page.get_by_label("Token", exact=True).input_value()
+        task = f"{server.url}/tasks/8f7d2c1e-0b6a-4b7e-9d55-3c2a1f0e9b11"
+        assert httpx.get(task, headers=bearer(secret), timeout=10).status_code == 200
+        await page.get_by_role("button", name="Revoke browser-script").click()
+        await expect(page.locator(".flash.success")).to_contain_text("Revoked the token")
+        await expect(page.get_by_label("Token", exact=True)).to_have_count(0)
+        assert httpx.get(task, headers=bearer(secret), timeout=10).status_code == 401
 
         # The 404 page, in the site's frame.
         response = await page.goto(f"{server.url}/no/such/page")

@@ -13,6 +13,7 @@ import pytest
 from tests.support.app import ClientFor
 from tests.support.process import clean_environment, hearth_server
 from tests.support.services import free_port
+from tests.support.tokens import bearer
 
 JSON = {"content-type": "application/json"}
 
@@ -36,10 +37,13 @@ async def test_a_body_over_the_limit_is_a_413_naming_the_setting(
     assert "MAX_REQUEST_BYTES" in response.json()["detail"]
 
 
-async def test_the_batch_route_takes_more_than_the_others(client_for: ClientFor) -> None:
+async def test_the_batch_route_takes_more_than_the_others(
+    client_for: ClientFor, api_token: str
+) -> None:
     documents = b'{"documents": [' + b",".join([b'{"text": "' + b"w" * 900 + b'"}'] * 8) + b"]}"
     assert 4096 < len(documents) < 16384
     async with client_for(max_request_bytes=4096, max_batch_request_bytes=16384) as client:
+        client.headers.update(bearer(api_token))
         batch = await client.post("/documents/batch", content=documents, headers=JSON)
         single = await client.post("/documents", content=documents, headers=JSON)
         over = await client.post("/documents/batch", content=_chunks(20000), headers=JSON)
@@ -49,8 +53,9 @@ async def test_the_batch_route_takes_more_than_the_others(client_for: ClientFor)
     assert "MAX_BATCH_REQUEST_BYTES" in over.json()["detail"]
 
 
-async def test_bodies_within_the_limit_are_untouched(client_for: ClientFor) -> None:
+async def test_bodies_within_the_limit_are_untouched(client_for: ClientFor, api_token: str) -> None:
     async with client_for(max_request_bytes=4096) as client:
+        client.headers.update(bearer(api_token))
         response = await client.post("/documents", json={"text": "x" * 3000})
     assert response.status_code == 202, response.text
 

@@ -23,6 +23,7 @@ from hearth.worker.queue import PendingTask
 from tests.support.app import ClientFor, served
 from tests.support.process import clean_environment
 from tests.support.services import REDIS_URL, free_port
+from tests.support.tokens import bearer
 from tests.support.worker import OwnedRedis, hearth_worker
 
 pytestmark = pytest.mark.worker
@@ -64,12 +65,13 @@ async def wait_for(
 
 
 async def test_ping_round_trip_and_worker_health(
-    client_for: ClientFor, database_url: str, queue_redis: str, tmp_path: Path
+    client_for: ClientFor, api_token: str, database_url: str, queue_redis: str, tmp_path: Path
 ) -> None:
     # The worker check's detail names the worker: shown to anyone with HEALTH_DETAILS=always.
     async with client_for(
         redis_url=queue_redis, worker_heartbeat_seconds=1, health_details="always"
     ) as client:
+        client.headers.update(bearer(api_token))
         before = (await client.get("/health")).json()["checks"]["worker"]
         with hearth_worker(worker_env(database_url, queue_redis), tmp_path) as worker:
             accepted = await client.post("/tasks/ping")
@@ -89,9 +91,10 @@ async def test_ping_round_trip_and_worker_health(
 
 
 async def test_a_busy_worker_is_not_reported_dead(
-    client_for: ClientFor, database_url: str, queue_redis: str, tmp_path: Path
+    client_for: ClientFor, api_token: str, database_url: str, queue_redis: str, tmp_path: Path
 ) -> None:
     async with client_for(redis_url=queue_redis, worker_heartbeat_seconds=1) as client:
+        client.headers.update(bearer(api_token))
         with hearth_worker(worker_env(database_url, queue_redis), tmp_path, concurrency=1):
             task = (await client.post("/tasks/ping", params={"delay_seconds": 6})).json()["id"]
             await wait_for(client, task, "STARTED")
@@ -102,7 +105,11 @@ async def test_a_busy_worker_is_not_reported_dead(
 
 
 async def test_a_worker_killed_mid_task_hands_it_over_and_the_effect_happens_once(
-    make_settings: Callable[..., Settings], database_url: str, queue_redis: str, tmp_path: Path
+    make_settings: Callable[..., Settings],
+    api_token: str,
+    database_url: str,
+    queue_redis: str,
+    tmp_path: Path,
 ) -> None:
     key = f"effect-{uuid.uuid4().hex}"
     effects = redis.Redis.from_url(REDIS_URL)
@@ -110,6 +117,7 @@ async def test_a_worker_killed_mid_task_hands_it_over_and_the_effect_happens_onc
     env = worker_env(database_url, queue_redis, TASK_VISIBILITY_TIMEOUT_SECONDS="6")
     app = create_app(make_settings(redis_url=queue_redis))
     async with served(app) as client:
+        client.headers.update(bearer(api_token))
         task = PendingTask("tests.effect", (key, 2.0))
         await app.state.queue.send(task)
         with hearth_worker(env, tmp_path) as first:
@@ -126,12 +134,13 @@ async def test_a_worker_killed_mid_task_hands_it_over_and_the_effect_happens_onc
 
 
 async def test_redis_down_means_503_and_the_worker_comes_back_with_it(
-    client_for: ClientFor, database_url: str, tmp_path: Path
+    client_for: ClientFor, api_token: str, database_url: str, tmp_path: Path
 ) -> None:
     owned = OwnedRedis(free_port(), tmp_path / "redis")
     owned.start()
     try:
         async with client_for(redis_url=owned.url) as client:
+            client.headers.update(bearer(api_token))
             with hearth_worker(worker_env(database_url, owned.url), tmp_path) as worker:
                 first = (await client.post("/tasks/ping")).json()["id"]
                 await wait_for(client, first, "SUCCESS")
@@ -153,7 +162,11 @@ async def test_redis_down_means_503_and_the_worker_comes_back_with_it(
 
 
 async def test_tasks_are_sent_only_after_the_commit(
-    make_settings: Callable[..., Settings], database_url: str, queue_redis: str, tmp_path: Path
+    make_settings: Callable[..., Settings],
+    api_token: str,
+    database_url: str,
+    queue_redis: str,
+    tmp_path: Path,
 ) -> None:
     """A task sees what its request wrote; a request that fails sends nothing."""
     from hearth.config import repository
@@ -174,6 +187,7 @@ async def test_tasks_are_sent_only_after_the_commit(
         raise RuntimeError("the handler failed after asking for a task")
 
     async with served(app) as client:
+        client.headers.update(bearer(api_token))
         failed = await client.post("/test/write-then-fail")
         assert redis.Redis.from_url(queue_redis).llen("celery") == 0  # nothing was sent
         with hearth_worker(worker_env(database_url, queue_redis), tmp_path):

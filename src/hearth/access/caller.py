@@ -4,23 +4,26 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
 
 from fastapi import Request
 
+from hearth.access import service as token_service
+from hearth.access.tokens import SCOPES, Scope
+from hearth.db.dependencies import get_sessions
 from hearth.web.operator import is_operator
 
-Scope = Literal["read", "write", "metrics"]
-SCOPES: tuple[Scope, ...] = ("read", "write", "metrics")
+__all__ = ["ANONYMOUS", "SCOPES", "Caller", "Scope", "bearer_credentials", "identify"]
 
 
 @dataclass(frozen=True)
 class Caller:
-    """Who sent a request. The operator may do everything; a token what its scopes allow."""
+    """Who sent a request. The operator may do everything; a token what its scopes allow.
+    ``refused`` says why a bearer token the request presented was not accepted."""
 
     operator: bool = False
     token: str | None = None  # the token's name, never its secret
     scopes: frozenset[str] = field(default_factory=frozenset)
+    refused: str | None = None
 
     def may(self, scope: Scope) -> bool:
         """Whether this caller holds ``scope``."""
@@ -37,11 +40,33 @@ class Caller:
 ANONYMOUS = Caller()
 
 
+def bearer_credentials(authorization: str | None) -> str | None:
+    """The credentials of an ``Authorization: Bearer …`` header; None for no header or
+    another scheme (RFC 6750: the scheme is case-insensitive)."""
+    if authorization is None:
+        return None
+    scheme, _, credentials = authorization.partition(" ")
+    return (credentials.strip() or None) if scheme.lower() == "bearer" else None
+
+
 async def identify(request: Request) -> Caller:
-    """The caller of ``request``, looked up once and kept on ``request.state``."""
+    """The caller of ``request``, looked up once and kept on ``request.state``. A bearer
+    token costs one indexed query; ``DatabaseUnavailable`` (503) when it cannot be made."""
     known: Caller | None = getattr(request.state, "caller", None)
     if known is None:
-        # The bearer-token lookup joins here (issue 10's API tokens).
-        known = Caller(operator=True) if await is_operator(request) else ANONYMOUS
+        known = await _find(request)
         request.state.caller = known
     return known
+
+
+async def _find(request: Request) -> Caller:
+    if await is_operator(request):
+        return Caller(operator=True)
+    presented = bearer_credentials(request.headers.get("authorization"))
+    if presented is None:
+        return ANONYMOUS
+    try:
+        grant = await token_service.authenticate(await get_sessions(request), presented)
+    except token_service.RefusedToken as refusal:
+        return Caller(refused=refusal.reason)
+    return Caller(token=grant.name, scopes=grant.scopes)

@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
 from hearth import web
+from hearth.access.router import router as access_router
 from hearth.app.runtime import Runtime, open_runtime
 from hearth.audit.router import router as audit_router
 from hearth.auth.router import router as auth_router
@@ -142,6 +143,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(auth_router)
     app.include_router(config_router)
     app.include_router(audit_router)
+    app.include_router(access_router)
     app.include_router(tasks_router)
     app.include_router(documents_router)
     mcp_endpoint.install(app, settings, lambda: app.state.tool_resources)

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from hearth.access.caller import identify
+from hearth.db.unit import DatabaseUnavailable
 from hearth.health.readiness import Readiness
 from hearth.health.schemas import DetailsPolicy
 from hearth.health.service import HealthService
@@ -53,7 +54,13 @@ async def get_details(request: Request) -> Details:
         return Details.SHOWN
     if policy == "never":
         return Details.OFF
-    return Details.SHOWN if (await identify(request)).may("read") else Details.LOG_IN
+    try:
+        caller = await identify(request)
+    except DatabaseUnavailable:
+        # A token cannot be checked without the database: the probes still answer, as to
+        # anyone (the details would say the database is down; the statuses say it too).
+        return Details.LOG_IN
+    return Details.SHOWN if caller.may("read") else Details.LOG_IN
 
 
 DetailsDep = Annotated[Details, Depends(get_details)]

@@ -20,6 +20,12 @@ SENSITIVE_KEY = re.compile(
 # shorter than any secret so that masking always terminates (see ``_scrub_literals``).
 MIN_SECRET_LENGTH = len(MASK) + 1
 
+# Hearth's API tokens (``hth_`` and 43 url-safe characters, see ``hearth.access.tokens``),
+# wherever they appear, configured or not: a script that logs its own command line, a
+# header echoed in an error. The 8 characters the console shows (``hth_Ab12``) stay.
+API_TOKEN = re.compile(r"hth_[A-Za-z0-9_-]{16,}")
+API_TOKEN_MASK = "hth_" + MASK
+
 _PLAIN_TYPES = (bool, int, float, type(None))
 _MAX_ROUNDS = 8
 
@@ -27,9 +33,9 @@ _MAX_ROUNDS = 8
 class Redactor:
     """A structlog processor that masks secrets in every value of an event.
 
-    Three rules, applied at any depth of dicts, lists and tuples:
-    values under a sensitive-looking key; passwords inside URLs; and any literal
-    occurrence of a configured secret's value, in values and in keys.
+    Four rules, applied at any depth of dicts, lists and tuples:
+    values under a sensitive-looking key; passwords inside URLs; API tokens (``hth_…``);
+    and any literal occurrence of a configured secret's value, in values and in keys.
     """
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
@@ -72,9 +78,9 @@ class Redactor:
         return self.scrub_text(str(value))
 
     def scrub_text(self, text: str) -> str:
-        """Mask URL passwords and configured secrets inside a piece of text."""
+        """Mask URL passwords, API tokens and configured secrets inside a piece of text."""
         for _ in range(_MAX_ROUNDS):
-            scrubbed = self._scrub_literals(mask_urls(text))
+            scrubbed = self._scrub_literals(API_TOKEN.sub(API_TOKEN_MASK, mask_urls(text)))
             if scrubbed == text:
                 return text
             text = scrubbed

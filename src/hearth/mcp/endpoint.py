@@ -1,69 +1,137 @@
-"""``/mcp`` in the web app: the MCP server behind the bearer token when ``MCP_TOKEN`` is set,
-otherwise a 404 that says how to turn it on, and FastMCP never imported."""
+"""``/mcp`` in the web app: the MCP server behind the bearer-token guard.
+
+With ``MCP_TOKEN`` set, the server is built with the app and starts with it. Without it,
+``/mcp`` still takes API tokens with the ``write`` scope, but FastMCP (about 0.8 s of
+imports) is loaded only when the first such request arrives: a Hearth nobody reaches
+through MCP does not pay for it.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import importlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from hearth.config.settings import Settings
-from hearth.errors import HearthError
 from hearth.log import get_logger
 from hearth.mcp.auth import BearerTokenGuard
+from hearth.web.errors import error_response
 
 if TYPE_CHECKING:
+    from fastmcp.server.http import StarletteWithLifespan
+
     from hearth.mcp.resources import ToolResources
 
 log = get_logger(__name__)
 
 PATH = "/mcp"
-ENABLE_HINT = "set MCP_TOKEN to enable /mcp"
+ON_DEMAND_HINT = (
+    "FastMCP starts on the first request with a write-scoped API token; "
+    "set MCP_TOKEN to start it with the server"
+)
 
 
-async def _disabled() -> NoReturn:
-    raise HearthError(f"The MCP endpoint is off: {ENABLE_HINT}.", status_code=404)
-
-
-def install(app: FastAPI, settings: Settings, resources: Callable[[], ToolResources]) -> None:
-    """Route ``/mcp`` to the MCP server if ``MCP_TOKEN`` is set, else to a clear 404.
-    ``resources`` gives the tools what they use, once the app's lifespan has opened it."""
-    token = settings.mcp_token
-    if token is None:
-        app.state.mcp_app = None
-        app.add_api_route(
-            PATH,
-            _disabled,
-            methods=["GET", "POST", "DELETE"],
-            include_in_schema=False,
-            response_model=None,
-        )
-        return
+def _build(resources: Callable[[], ToolResources]) -> StarletteWithLifespan:
+    """The MCP server's ASGI app (a Starlette app with a lifespan)."""
     from hearth.mcp.server import build_mcp_server  # FastMCP: about 0.8 s of imports
 
     server = build_mcp_server(resources)
     # Stateless: any replica answers any request, so no sticky sessions behind a load
     # balancer; JSON answers rather than event streams, since no tool streams anything.
     # Both are given explicitly so FASTMCP_* variables cannot change them.
-    mcp_app = server.http_app(path=PATH, stateless_http=True, json_response=True)
+    return server.http_app(path=PATH, stateless_http=True, json_response=True)
+
+
+class McpServer:
+    """The MCP server's ASGI app, built now (``eager``) or on the first request let through,
+    and run (its session manager) in a task of the app's lifespan."""
+
+    def __init__(self, resources: Callable[[], ToolResources], *, eager: bool) -> None:
+        self._resources = resources
+        self.app: StarletteWithLifespan | None = _build(resources) if eager else None
+        self._open()
+
+    def _open(self) -> None:
+        self._wanted = asyncio.Event()
+        self._ready = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._failure: str | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer through the MCP server, starting it first if nobody has yet."""
+        if not self._ready.is_set():
+            self._wanted.set()
+            await self._ready.wait()
+        if self.app is None or self._failure is not None:
+            failure = self._failure or "not started"
+            await error_response(503, f"The MCP server is not running: {failure}.")(
+                scope, receive, send
+            )
+            return
+        await self.app(scope, receive, send)
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        """Serve in a task of its own while the block runs (the MCP session manager's task
+        group must be entered and left in one task); an eager server is up on entry."""
+        self._open()
+        if self.app is None:
+            log.info("mcp_on_demand", hint=ON_DEMAND_HINT)
+        task = asyncio.create_task(self._run(), name="mcp-server")
+        try:
+            if self.app is not None:
+                await self._ready.wait()
+            yield
+        finally:
+            self._stopping.set()
+            self._wanted.set()
+            await task
+
+    async def _run(self) -> None:
+        try:
+            if self.app is None:
+                await self._wanted.wait()
+                if self._stopping.is_set():
+                    return
+                # The imports in a thread: the rest of Hearth keeps answering meanwhile.
+                await asyncio.to_thread(importlib.import_module, "hearth.mcp.server")
+                self.app = _build(self._resources)
+            async with self.app.lifespan(self.app):
+                tools = await self.app.state.fastmcp_server.list_tools()
+                log.info("mcp_enabled", path=PATH, tools=sorted(tool.name for tool in tools))
+                self._ready.set()
+                await self._stopping.wait()
+        except Exception as exc:
+            log.exception("mcp_start_failed")
+            self._failure = type(exc).__name__
+        finally:
+            if not self._ready.is_set():
+                self._failure = self._failure or "Hearth is stopping"
+                self._ready.set()
+
+
+def install(app: FastAPI, settings: Settings, resources: Callable[[], ToolResources]) -> None:
+    """Route ``/mcp`` to the MCP server behind the token guard. ``resources`` gives the
+    tools what they use, once the app's lifespan has opened it."""
+    token = settings.mcp_token
+    server = McpServer(resources, eager=token is not None)
+    guarded = BearerTokenGuard(server, token.get_secret_value() if token else None)
     # A route, not a mount: a mount would answer at /mcp/ and redirect /mcp to it.
-    guarded = BearerTokenGuard(mcp_app, token.get_secret_value())
-    app.router.routes.append(Route(PATH, guarded, include_in_schema=False))
-    app.state.mcp_app = mcp_app
+    app.router.routes.append(
+        Route(PATH, guarded, methods=["GET", "POST", "DELETE"], include_in_schema=False)
+    )
+    app.state.mcp_server = server
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Run the MCP server's session manager while the app serves; log whether it is on."""
-    mcp_app = app.state.mcp_app
-    if mcp_app is None:
-        log.info("mcp_disabled", hint=ENABLE_HINT)
-        yield
-        return
-    async with mcp_app.lifespan(mcp_app):
-        tools = await mcp_app.state.fastmcp_server.list_tools()
-        log.info("mcp_enabled", path=PATH, tools=sorted(tool.name for tool in tools))
+    """Run the MCP server while the app serves (started now, or on demand)."""
+    server: McpServer = app.state.mcp_server
+    async with server.running():
         yield

@@ -1,5 +1,6 @@
 """Every ORM model, imported here so Alembic sees the whole schema."""
 
+from hearth.models.api_token import ApiToken
 from hearth.models.audit_event import AuditEvent
 from hearth.models.base import Base
 from hearth.models.document import Document
@@ -7,4 +8,12 @@ from hearth.models.operator_session import OperatorSession
 from hearth.models.setting import Setting
 from hearth.models.worker_heartbeat import WorkerHeartbeat
 
-__all__ = ["AuditEvent", "Base", "Document", "OperatorSession", "Setting", "WorkerHeartbeat"]
+__all__ = [
+    "ApiToken",
+    "AuditEvent",
+    "Base",
+    "Document",
+    "OperatorSession",
+    "Setting",
+    "WorkerHeartbeat",
+]

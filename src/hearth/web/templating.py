@@ -26,6 +26,7 @@ NAV = (
     ("/", "Dashboard"),
     ("/status", "Health"),
     ("/config", "Config"),
+    ("/tokens", "Tokens"),
     ("/activity", "Activity"),
 )
 
