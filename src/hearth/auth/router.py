@@ -13,6 +13,7 @@ from hearth.errors import HearthError
 from hearth.log import get_logger
 from hearth.web import csrf
 from hearth.web.forms import submitted_values
+from hearth.web.openapi import error_responses, form_or_json
 from hearth.web.operator import is_operator, start_operator_session
 from hearth.web.templating import render, wants_html
 
@@ -44,7 +45,21 @@ async def login_page(request: Request, auth: AuthDep, next: str | None = None) -
     return await render(request, "login.html", context)
 
 
-@router.post("/login")
+_CSRF_FIELD = "The session's CSRF token, unless sent as the X-CSRF-Token header."
+
+
+@router.post(
+    "/login",
+    openapi_extra=form_or_json(
+        {
+            "password": "The operator password.",
+            "csrf_token": _CSRF_FIELD,
+            "next": "Where a browser goes once logged in (a path on this site).",
+        },
+        required=False,
+    ),
+    responses=error_responses(401, 403, 415, 429),
+)
 async def login(request: Request, auth: AuthDep) -> Response:
     """Check the operator password; on success start an operator session."""
     values = await submitted_values(request)
@@ -83,7 +98,11 @@ async def login(request: Request, auth: AuthDep) -> Response:
     return JSONResponse({"operator": True, "csrf_token": token})
 
 
-@router.post("/logout")
+@router.post(
+    "/logout",
+    openapi_extra=form_or_json({"csrf_token": _CSRF_FIELD}, required=False),
+    responses=error_responses(403, 415),
+)
 async def logout(request: Request) -> Response:
     """End the operator session."""
     values = await submitted_values(request)

@@ -19,12 +19,18 @@ from hearth.documents.schemas import (
     SearchResults,
 )
 from hearth.llm.dependencies import LLMDep
+from hearth.web.openapi import error_responses
 from hearth.worker.dependencies import QueueDep
 
 router = APIRouter(prefix="/documents", tags=["documents"])
 
 
-@router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=DocumentsAccepted)
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=DocumentsAccepted,
+    responses=error_responses(401, 403, 503),
+)
 async def add_document(
     document: DocumentIn, unit: UnitOfWorkDep, queue: QueueDep
 ) -> DocumentsAccepted:
@@ -32,7 +38,12 @@ async def add_document(
     return await service.accept(unit, queue, [document])
 
 
-@router.post("/batch", status_code=status.HTTP_202_ACCEPTED, response_model=DocumentsAccepted)
+@router.post(
+    "/batch",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=DocumentsAccepted,
+    responses=error_responses(401, 403, 503),
+)
 async def add_documents(
     batch: DocumentBatchIn, unit: UnitOfWorkDep, queue: QueueDep
 ) -> DocumentsAccepted:
@@ -40,7 +51,7 @@ async def add_documents(
     return await service.accept(unit, queue, batch.documents)
 
 
-@router.get("/search", response_model=SearchResults)
+@router.get("/search", response_model=SearchResults, responses=error_responses(401, 403, 503))
 async def search(
     session: SessionDep,
     llm: LLMDep,
@@ -55,7 +66,9 @@ async def search(
     return await service.search(session, vector, llm, model, q, k)
 
 
-@router.get("/{document_id}", response_model=DocumentOut)
+@router.get(
+    "/{document_id}", response_model=DocumentOut, responses=error_responses(401, 403, 404, 503)
+)
 async def get_document(
     document_id: Annotated[int, Path(ge=1, le=MAX_DOCUMENT_ID, description="The document's id.")],
     session: SessionDep,

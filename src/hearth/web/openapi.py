@@ -3,8 +3,8 @@ operation answers, so a client generated from ``/openapi.json`` (or a fuzzer che
 answers against it) is told the truth.
 
 Routes declare the statuses only they answer with ``responses=error_responses(...)``;
-``install_openapi`` adds what every operation of a kind answers (413 and 422 where there is
-a body, 422 where there are parameters) and puts Hearth's body in place of FastAPI's
+``install_openapi`` adds what every operation of a kind answers (400, 413 and 422 where there
+is a body, 422 where there are parameters) and puts Hearth's body in place of FastAPI's
 ``HTTPValidationError``, which Hearth never sends.
 """
 
@@ -23,7 +23,7 @@ _ERROR_REF = f"#/components/schemas/{ERROR_SCHEMA}"
 _FASTAPI_SCHEMAS = ("HTTPValidationError", "ValidationError")
 
 DESCRIPTIONS = {
-    400: "The body is not valid JSON.",
+    400: "The body cannot be read: not valid JSON, or not UTF-8.",
     401: "No credential, or a wrong one.",
     403: "Not allowed: a missing or wrong CSRF token, or a credential that does not cover this.",
     404: "Nothing there.",
@@ -38,6 +38,24 @@ DESCRIPTIONS = {
 def error_responses(*statuses: int) -> Responses:
     """For a route's ``responses=``: each of ``statuses``, answered with Hearth's error body."""
     return {code: {"model": ErrorBody, "description": DESCRIPTIONS[code]} for code in statuses}
+
+
+def form_or_json(
+    properties: dict[str, str], *, required: bool, example: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """For a route's ``openapi_extra=``: the body ``hearth.web.forms.submitted_values`` reads,
+    a form or a JSON object of text values; ``properties`` names the known fields (name ->
+    description), others may come along."""
+    fields = {name: {"type": "string", "description": text} for name, text in properties.items()}
+    schema = {"type": "object", "properties": fields, "additionalProperties": {"type": "string"}}
+    json_media: dict[str, Any] = {"schema": schema}
+    if example is not None:
+        json_media["example"] = example
+    content = {
+        "application/json": json_media,
+        "application/x-www-form-urlencoded": {"schema": schema},
+    }
+    return {"requestBody": {"required": required, "content": content}}
 
 
 def install_openapi(app: FastAPI) -> None:
@@ -72,7 +90,7 @@ def _describe_operation(operation: dict[str, Any]) -> None:
     responses: dict[str, Any] = operation.setdefault("responses", {})
     shared: list[int] = []
     if "requestBody" in operation:
-        shared += [413, 422]
+        shared += [400, 413, 422]
     if operation.get("parameters"):
         shared.append(422)
     for code in shared:

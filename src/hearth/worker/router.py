@@ -6,6 +6,7 @@ import uuid
 
 from fastapi import APIRouter, HTTPException, status
 
+from hearth.web.openapi import error_responses
 from hearth.worker import service
 from hearth.worker.dependencies import QueueDep
 from hearth.worker.schemas import TaskAccepted, TaskState
@@ -15,7 +16,12 @@ router = APIRouter(prefix="/tasks", tags=["tasks"])
 MAX_PING_DELAY_SECONDS = 60
 
 
-@router.post("/ping", status_code=status.HTTP_202_ACCEPTED, response_model=TaskAccepted)
+@router.post(
+    "/ping",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=TaskAccepted,
+    responses=error_responses(401, 403, 503),
+)
 async def start_ping(queue: QueueDep, delay_seconds: float = 0.0) -> TaskAccepted:
     """Queue the ``ping`` task; 503 with the reason when the queue is down (then nothing
     was queued)."""
@@ -24,7 +30,7 @@ async def start_ping(queue: QueueDep, delay_seconds: float = 0.0) -> TaskAccepte
     return TaskAccepted(id=await service.start_ping(queue, delay_seconds))
 
 
-@router.get("/{task_id}", response_model=TaskState)
+@router.get("/{task_id}", response_model=TaskState, responses=error_responses(401, 403, 503))
 async def task_state(task_id: str, queue: QueueDep) -> TaskState:
     """A task's state (PENDING, STARTED, SUCCESS, FAILURE, RETRY) and its result."""
     try:
