@@ -41,8 +41,8 @@ ACCESS: dict[tuple[str, str], str] = {
     # The API's description and the files the pages load: no data.
     ("GET", "/openapi.json"): PUBLIC,
     ("GET", "/docs"): PUBLIC,
-    ("GET", "/docs/oauth2-redirect"): PUBLIC,
     ("*", "/static"): PUBLIC,
+    ("GET", "/static/swagger-ui/{name}"): PUBLIC,
     # The operator console.
     ("GET", "/config"): OPERATOR,
     ("POST", "/config"): OPERATOR,

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.async_api import Locator, Page, expect
+from playwright.async_api import Locator, Page, Route, expect
 
+from hearth.web.headers import CONTENT_SECURITY_POLICY
 from tests.support.fake_llm import fake_ollama
 from tests.support.process import clean_environment, hearth_server
 from tests.support.services import REDIS_URL, free_port
@@ -199,3 +200,38 @@ async def test_locked_settings_are_read_only_in_the_browser(
             "set by LLM_MODEL"
         )
         assert server.stop() == 0
+
+
+async def test_api_docs_work_offline_under_the_policy(
+    page: Page, tmp_path: Path, fresh_database: str
+) -> None:
+    env = clean_environment(DATABASE_URL=fresh_database, REDIS_URL=REDIS_URL)
+    console: list[str] = []
+    page.on("console", lambda message: console.append(message.text))
+    with hearth_server(env, tmp_path, free_port()) as server:
+        # No route out: any request to another origin is refused and noted.
+        elsewhere: list[str] = []
+
+        async def only_hearth(route: Route) -> None:
+            if route.request.url.startswith(server.url + "/"):
+                await route.continue_()
+            else:
+                elsewhere.append(route.request.url)
+                await route.abort("internetdisconnected")
+
+        await page.route("**/*", only_hearth)
+        server.wait_until("/readyz", 200)
+        docs = await page.goto(f"{server.url}/docs")
+        assert docs is not None
+        assert docs.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+        await expect(page.locator(".swagger-ui .info .title")).to_contain_text("Hearth")
+        operations = page.locator(".opblock-summary-path")
+        await expect(operations.filter(has_text="/documents/search")).to_have_count(1)
+        await expect(operations.filter(has_text="/readyz")).to_have_count(1)
+        # An operation opens, with Hearth's error body among its answers.
+        await page.locator(".opblock-summary", has_text="/documents/search").first.click()
+        await expect(page.locator(".responses-table").first).to_contain_text("Invalid input")
+        await _screenshot(page, tmp_path, "docs.png")
+        assert server.stop() == 0
+    assert elsewhere == []
+    assert [line for line in console if "Content Security Policy" in line] == []

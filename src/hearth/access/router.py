@@ -19,6 +19,7 @@ from hearth.audit.service import client_of
 from hearth.db.dependencies import UnitOfWorkDep
 from hearth.errors import HearthError
 from hearth.web import csrf
+from hearth.web.openapi import error_responses, form_or_json
 from hearth.web.operator import OperatorDep
 from hearth.web.templating import flash, render, wants_html
 
@@ -73,7 +74,7 @@ async def _page(
     return await render(request, "tokens.html", context, status_code=status_code)
 
 
-@router.get("/tokens", dependencies=[OperatorDep])
+@router.get("/tokens", dependencies=[OperatorDep], responses=error_responses(401, 503))
 async def tokens_page(request: Request, unit: UnitOfWorkDep) -> Response:
     """Every API token: name, scopes, shown prefix, created, last used, expiry, revocation."""
     if wants_html(request):
@@ -92,6 +93,7 @@ async def tokens_page(request: Request, unit: UnitOfWorkDep) -> Response:
     dependencies=[OperatorDep],
     status_code=201,
     openapi_extra={"requestBody": _CREATE_BODY},
+    responses=error_responses(401, 403, 409, 415, 503),
 )
 async def create_token(request: Request, unit: UnitOfWorkDep, audit: AuditDep) -> Response:
     """Create a token; the answer holds its secret, which is never shown again."""
@@ -122,7 +124,18 @@ async def create_token(request: Request, unit: UnitOfWorkDep, audit: AuditDep) -
     return JSONResponse(body.model_dump(mode="json"), status_code=201)
 
 
-@router.post("/tokens/revoke", dependencies=[OperatorDep])
+@router.post(
+    "/tokens/revoke",
+    dependencies=[OperatorDep],
+    openapi_extra=form_or_json(
+        {
+            "name": "The token's name.",
+            "csrf_token": "The session's CSRF token, unless sent as the X-CSRF-Token header.",
+        },
+        required=True,
+    ),
+    responses=error_responses(401, 403, 404, 415, 503),
+)
 async def revoke_token(request: Request, unit: UnitOfWorkDep, audit: AuditDep) -> Response:
     """Revoke the token named by the ``name`` field: refused from the next request on."""
     fields = await _fields(request)

@@ -33,10 +33,12 @@ from hearth.log import get_logger
 from hearth.mcp import endpoint as mcp_endpoint
 from hearth.mcp.resources import ToolResources
 from hearth.version import hearth_version
+from hearth.web.docs import install_docs
 from hearth.web.errors import register_error_handlers
 from hearth.web.headers import SecurityHeaders
 from hearth.web.limits import BodyLimit, Limit
 from hearth.web.middleware import RequestContextMiddleware
+from hearth.web.openapi import install_openapi
 from hearth.web.templating import set_page_context
 from hearth.worker.router import router as tasks_router
 
@@ -110,7 +112,7 @@ def create_app(settings: Settings) -> FastAPI:
         title="Hearth",
         version=hearth_version(),
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # hearth.web.docs serves it, without a CDN
         redoc_url=None,
     )
     app.state.settings = settings
@@ -137,6 +139,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(RequestContextMiddleware)
     # Outermost: every answer gets the headers, the 413s and 500s of the layers above too.
     app.add_middleware(SecurityHeaders, https=settings.session_cookie_secure)
+    install_docs(app)  # before /static, which would answer for Swagger UI's files
+    install_openapi(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(health_router)
     app.include_router(pages_router)

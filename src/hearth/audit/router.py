@@ -11,6 +11,7 @@ from starlette.responses import Response
 from hearth.audit import service
 from hearth.audit.schemas import AuditEntry, AuditPage
 from hearth.db.dependencies import SessionDep
+from hearth.web.openapi import error_responses
 from hearth.web.operator import OperatorDep
 from hearth.web.templating import render, wants_html
 
@@ -21,7 +22,12 @@ MAX_PAGE_SIZE = 500
 _MAX_ID = 2**63 - 1  # the column is a bigint: a larger ``before`` is refused, not a 500
 
 
-@router.get("/activity", dependencies=[OperatorDep], response_model=AuditPage)
+@router.get(
+    "/activity",
+    dependencies=[OperatorDep],
+    response_model=AuditPage,
+    responses=error_responses(401, 503),
+)
 async def activity_page(
     request: Request,
     session: SessionDep,

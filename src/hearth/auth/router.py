@@ -16,6 +16,7 @@ from hearth.errors import HearthError
 from hearth.log import get_logger
 from hearth.web import csrf
 from hearth.web.forms import submitted_values
+from hearth.web.openapi import error_responses, form_or_json
 from hearth.web.operator import end_operator_session, is_operator, start_operator_session
 from hearth.web.templating import render, wants_html
 
@@ -47,7 +48,21 @@ async def login_page(request: Request, auth: AuthDep, next: str | None = None) -
     return await render(request, "login.html", context)
 
 
-@router.post("/login")
+_CSRF_FIELD = "The session's CSRF token, unless sent as the X-CSRF-Token header."
+
+
+@router.post(
+    "/login",
+    openapi_extra=form_or_json(
+        {
+            "password": "The operator password.",
+            "csrf_token": _CSRF_FIELD,
+            "next": "Where a browser goes once logged in (a path on this site).",
+        },
+        required=False,
+    ),
+    responses=error_responses(401, 403, 415, 429),
+)
 async def login(request: Request, auth: AuthDep, audit: AuditDep) -> Response:
     """Check the operator password; on success start an operator session."""
     values = await submitted_values(request)
@@ -91,7 +106,11 @@ async def login(request: Request, auth: AuthDep, audit: AuditDep) -> Response:
     return JSONResponse({"operator": True, "csrf_token": token})
 
 
-@router.post("/logout")
+@router.post(
+    "/logout",
+    openapi_extra=form_or_json({"csrf_token": _CSRF_FIELD}, required=False),
+    responses=error_responses(403, 415),
+)
 async def logout(request: Request, audit: AuditDep) -> Response:
     """End the operator session: revoked server-side, so a copy of the cookie is worthless."""
     values = await submitted_values(request)

@@ -24,6 +24,7 @@ from hearth.log import get_logger
 from hearth.log.redaction import SENSITIVE_KEY
 from hearth.web import csrf
 from hearth.web.forms import submitted_values
+from hearth.web.openapi import error_responses, form_or_json
 from hearth.web.operator import OperatorDep
 from hearth.web.templating import TEMPLATES, flash, render, wants_html
 
@@ -36,18 +37,15 @@ SEEN_PREFIX = "seen_"
 # Keys whose change makes the ``llm`` check's cached result wrong.
 LLM_KEYS = frozenset({"llm_provider", "llm_endpoint"})
 
-_SETTINGS_BODY = {
-    "required": True,
-    "content": {
-        "application/json": {
-            "schema": {"type": "object", "additionalProperties": {"type": "string"}},
-            "example": {"llm_endpoint": "http://127.0.0.1:11434", "llm_model": "llama3.2"},
-        },
-        "application/x-www-form-urlencoded": {
-            "schema": {"type": "object", "additionalProperties": {"type": "string"}}
-        },
-    },
-}
+_SETTINGS_BODY = form_or_json(
+    {"csrf_token": "The session's CSRF token, unless sent as the X-CSRF-Token header."},
+    required=True,
+    example={"llm_endpoint": "http://127.0.0.1:11434", "llm_model": "llama3.2"},
+)
+_TEST_BODY = form_or_json(
+    {"csrf_token": "The session's CSRF token, unless sent as the X-CSRF-Token header."},
+    required=False,
+)
 
 
 def _as_json(values: RuntimeValues) -> dict[str, dict[str, object]]:
@@ -77,7 +75,7 @@ async def _page(
     return await render(request, "config.html", context, status_code=status_code)
 
 
-@router.get("/config", dependencies=[OperatorDep])
+@router.get("/config", dependencies=[OperatorDep], responses=error_responses(401))
 async def config_page(
     request: Request,
     values: RuntimeValuesDep,
@@ -104,7 +102,12 @@ def _key_use(config: ConfigService, values: RuntimeValues) -> dict[str, object] 
     return None if use is None else {"sent": use.sent, "reason": use.reason}
 
 
-@router.post("/config", dependencies=[OperatorDep], openapi_extra={"requestBody": _SETTINGS_BODY})
+@router.post(
+    "/config",
+    dependencies=[OperatorDep],
+    openapi_extra=_SETTINGS_BODY,
+    responses=error_responses(401, 403, 415, 503),
+)
 async def save_config(
     request: Request,
     unit: UnitOfWorkDep,
@@ -115,7 +118,7 @@ async def save_config(
 ) -> Response:
     """Validate every value, then save the changed ones atomically; 422 with a reason per
     key when one is refused (nothing is saved then)."""
-    values = await submitted_values(request)
+    values = await submitted_values(request, required=True)
     csrf.verify(request, values.pop(csrf.FIELD, None))
     if not auth.password.configured:
         raise HearthError("Settings are read-only until ADMIN_PASSWORD is set.", status_code=403)
@@ -174,7 +177,12 @@ async def _recheck_llm(health: HealthService) -> None:
     await health.run(["llm"])
 
 
-@router.post("/config/test/{service}", dependencies=[OperatorDep])
+@router.post(
+    "/config/test/{service}",
+    dependencies=[OperatorDep],
+    openapi_extra=_TEST_BODY,
+    responses=error_responses(401, 403, 404, 415),
+)
 async def run_connection_test(
     service: str, request: Request, health: HealthDep, audit: AuditDep
 ) -> Response:

@@ -20,6 +20,7 @@ from hearth.documents.schemas import (
     SearchResults,
 )
 from hearth.llm.dependencies import LLMDep
+from hearth.web.openapi import error_responses
 from hearth.worker.dependencies import QueueDep
 
 router = APIRouter(prefix="/documents", tags=["documents"])
@@ -30,6 +31,7 @@ router = APIRouter(prefix="/documents", tags=["documents"])
     status_code=status.HTTP_202_ACCEPTED,
     response_model=DocumentsAccepted,
     dependencies=[require("write")],
+    responses=error_responses(401, 403, 503),
 )
 async def add_document(
     document: DocumentIn, unit: UnitOfWorkDep, queue: QueueDep
@@ -43,6 +45,7 @@ async def add_document(
     status_code=status.HTTP_202_ACCEPTED,
     response_model=DocumentsAccepted,
     dependencies=[require("write")],
+    responses=error_responses(401, 403, 503),
 )
 async def add_documents(
     batch: DocumentBatchIn, unit: UnitOfWorkDep, queue: QueueDep
@@ -51,7 +54,12 @@ async def add_documents(
     return await service.accept(unit, queue, batch.documents)
 
 
-@router.get("/search", response_model=SearchResults, dependencies=[require("read")])
+@router.get(
+    "/search",
+    response_model=SearchResults,
+    dependencies=[require("read")],
+    responses=error_responses(401, 403, 503),
+)
 async def search(
     session: SessionDep,
     llm: LLMDep,
@@ -66,7 +74,12 @@ async def search(
     return await service.search(session, vector, llm, model, q, k)
 
 
-@router.get("/{document_id}", response_model=DocumentOut, dependencies=[require("read")])
+@router.get(
+    "/{document_id}",
+    response_model=DocumentOut,
+    dependencies=[require("read")],
+    responses=error_responses(401, 403, 404, 503),
+)
 async def get_document(
     document_id: Annotated[int, Path(ge=1, le=MAX_DOCUMENT_ID, description="The document's id.")],
     session: SessionDep,

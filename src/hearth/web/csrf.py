@@ -31,11 +31,16 @@ def token_for(session: dict[str, Any]) -> str:
     return token
 
 
+def _same(given: str, expected: str) -> bool:
+    return hmac.compare_digest(given.encode(errors="surrogatepass"), expected.encode())
+
+
 def verify(request: Request, submitted: str | None) -> None:
     """Raise ``CsrfError`` unless ``submitted`` (or the header) matches the session's token."""
     expected = request.session.get(SESSION_KEY)
     given = request.headers.get(HEADER) or submitted
-    if not isinstance(expected, str) or not given or not hmac.compare_digest(given, expected):
+    # Compared as bytes: compare_digest refuses str with non-ASCII characters (was a 500).
+    if not isinstance(expected, str) or not given or not _same(given, expected):
         raise CsrfError(
             "Missing or invalid CSRF token: reload the page and try again "
             "(API clients: send the csrf_token from GET /login as the X-CSRF-Token header)."

@@ -10,6 +10,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -25,11 +26,39 @@ _CODES = {
     405: "method_not_allowed",
     409: "conflict",
     413: "too_large",
+    415: "unsupported_media_type",
     422: "invalid_input",
     429: "too_many_requests",
     500: "internal_error",
     503: "unavailable",
 }
+# What ``error`` holds for a status missing from the table above.
+_OTHER = "error"
+
+
+def _kinds(schema: dict[str, Any]) -> None:
+    schema["enum"] = sorted({*_CODES.values(), _OTHER})
+
+
+class FieldError(BaseModel):
+    """One refused input: where it was and why."""
+
+    field: str = Field(description="The input, e.g. `body.text` or `llm_endpoint`.")
+    message: str = Field(description="Why it was refused.")
+
+
+class ErrorBody(BaseModel):
+    """What ``error_response`` sends, for the OpenAPI schema (``hearth.web.openapi``)."""
+
+    error: str = Field(
+        description="The kind of error, for programs.",
+        json_schema_extra=_kinds,
+    )
+    detail: str = Field(description="What went wrong, for people.")
+    request_id: str | None = Field(description="The X-Request-ID of the request, for the logs.")
+    errors: list[FieldError] = Field(
+        default_factory=list, description="Each refused input, when the error names inputs."
+    )
 
 
 def error_response(
@@ -37,7 +66,7 @@ def error_response(
 ) -> JSONResponse:
     """The one error shape: ``{"error", "detail", "request_id"[, "errors"]}``."""
     body: dict[str, Any] = {
-        "error": _CODES.get(status, "error"),
+        "error": _CODES.get(status, _OTHER),
         "detail": detail,
         "request_id": structlog.contextvars.get_contextvars().get("request_id"),
     }

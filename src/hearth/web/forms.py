@@ -9,11 +9,19 @@ from hearth.errors import HearthError
 MAX_FIELDS = 64
 
 
-async def submitted_values(request: Request) -> dict[str, str]:
-    """The submitted fields as text; 400, 415 or 422 with the reason for anything else."""
+async def submitted_values(request: Request, *, required: bool = False) -> dict[str, str]:
+    """The submitted fields as text; 400, 415 or 422 with the reason for anything else.
+    Without a body that is ``required``, 422 as FastAPI answers for a missing body."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if not content_type and not await request.body():
-        return {}  # a bare POST (htmx buttons, logout with the token in a header)
+    if not await request.body():
+        if required:
+            raise HearthError(
+                "This request needs a body: a form or a JSON object.",
+                status_code=422,
+                field_errors={"body": "Field required"},
+            )
+        if not content_type:
+            return {}  # a bare POST (htmx buttons, logout with the token in a header)
     if content_type == "application/json":
         try:
             data = await request.json()

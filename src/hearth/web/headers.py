@@ -18,9 +18,6 @@ CONTENT_SECURITY_POLICY = (
     "object-src 'none'"
 )
 STATIC_PREFIX = "/static/"
-# FastAPI's Swagger UI loads its script from a CDN and starts it inline: until it is served
-# from the package, its page gets every header but the policy, which would blank it.
-WITHOUT_POLICY = frozenset({"/docs", "/docs/oauth2-redirect"})
 HSTS = "max-age=31536000"
 
 
@@ -46,8 +43,9 @@ class SecurityHeaders:
                 headers.setdefault("X-Frame-Options", "DENY")
                 if not path.startswith(STATIC_PREFIX):
                     headers.setdefault("Cache-Control", "no-store")
+                # Every page, /docs (Swagger UI, served from the package) included.
                 is_page = headers.get("content-type", "").startswith("text/html")
-                if is_page and path not in WITHOUT_POLICY:
+                if is_page:
                     headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
                 if self.https:
                     headers.setdefault("Strict-Transport-Security", HSTS)

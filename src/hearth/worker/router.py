@@ -7,6 +7,7 @@ import uuid
 from fastapi import APIRouter, HTTPException, status
 
 from hearth.access.dependencies import require
+from hearth.web.openapi import error_responses
 from hearth.worker import service
 from hearth.worker.dependencies import QueueDep
 from hearth.worker.schemas import TaskAccepted, TaskState
@@ -21,6 +22,7 @@ MAX_PING_DELAY_SECONDS = 60
     status_code=status.HTTP_202_ACCEPTED,
     response_model=TaskAccepted,
     dependencies=[require("write")],
+    responses=error_responses(401, 403, 503),
 )
 async def start_ping(queue: QueueDep, delay_seconds: float = 0.0) -> TaskAccepted:
     """Queue the ``ping`` task; 503 with the reason when the queue is down (then nothing
@@ -30,7 +32,12 @@ async def start_ping(queue: QueueDep, delay_seconds: float = 0.0) -> TaskAccepte
     return TaskAccepted(id=await service.start_ping(queue, delay_seconds))
 
 
-@router.get("/{task_id}", response_model=TaskState, dependencies=[require("read")])
+@router.get(
+    "/{task_id}",
+    response_model=TaskState,
+    dependencies=[require("read")],
+    responses=error_responses(401, 403, 503),
+)
 async def task_state(task_id: str, queue: QueueDep) -> TaskState:
     """A task's state (PENDING, STARTED, SUCCESS, FAILURE, RETRY) and its result."""
     try:
