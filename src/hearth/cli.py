@@ -259,12 +259,13 @@ def _settings_export(args: argparse.Namespace) -> int:
     import asyncio
 
     from hearth.config import transfer
+    from hearth.db.commands import command_session
 
     settings = _settings()
     _configure_command_logging(settings)
 
     async def export() -> dict[str, Any]:
-        async with transfer.database_session(settings) as session:
+        async with command_session(settings.database_url, settings.hearth_data_dir) as session:
             return await transfer.export_document(session)
 
     document = asyncio.run(export())
@@ -287,6 +288,7 @@ def _settings_import(args: argparse.Namespace) -> int:
 
     from hearth.config import transfer
     from hearth.config.service import ConfigService, InvalidSettings
+    from hearth.db.commands import command_session
 
     source = "standard input" if args.file == "-" else args.file
     try:
@@ -311,7 +313,7 @@ def _settings_import(args: argparse.Namespace) -> int:
     _configure_command_logging(settings)
 
     async def store() -> dict[str, str]:
-        async with transfer.database_session(settings) as session:
+        async with command_session(settings.database_url, settings.hearth_data_dir) as session:
             return await transfer.import_settings(session, values, audit=audit_trail(settings))
 
     stored = asyncio.run(store())
@@ -328,13 +330,13 @@ def _audit(args: argparse.Namespace) -> int:
 
     from hearth.audit import service as audit_service
     from hearth.audit.schemas import AuditEntry
-    from hearth.config import transfer
+    from hearth.db.commands import command_session
 
     settings = _settings()
     _configure_command_logging(settings)
 
     async def read() -> list[AuditEntry]:
-        async with transfer.database_session(settings) as session:
+        async with command_session(settings.database_url, settings.hearth_data_dir) as session:
             events = await audit_service.newest(session, limit=args.limit)
             return [AuditEntry.of(event) for event in events]
 
@@ -383,14 +385,13 @@ def _token_create(args: argparse.Namespace) -> int:
 
     from hearth.access import commands, service
     from hearth.app.runtime import audit_trail
+    from hearth.db.commands import command_session
 
     settings = _settings()
     _configure_command_logging(settings)
 
     async def create() -> service.NewToken:
-        async with commands.database_session(
-            settings.database_url, settings.hearth_data_dir
-        ) as session:
+        async with command_session(settings.database_url, settings.hearth_data_dir) as session:
             new = await service.create(session, args.name, args.scope, args.expires_days)
             await audit_trail(settings).record(
                 "token_created",
@@ -418,14 +419,13 @@ def _token_list(_args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
     from hearth.access import commands, service
+    from hearth.db.commands import command_session
 
     settings = _settings()
     _configure_command_logging(settings)
 
     async def rows() -> list[str]:
-        async with commands.database_session(
-            settings.database_url, settings.hearth_data_dir
-        ) as session:
+        async with command_session(settings.database_url, settings.hearth_data_dir) as session:
             found = await service.list_tokens(session)
             if not found:
                 return [
@@ -440,16 +440,15 @@ def _token_list(_args: argparse.Namespace) -> int:
 def _token_revoke(args: argparse.Namespace) -> int:
     import asyncio
 
-    from hearth.access import commands, service
+    from hearth.access import service
     from hearth.app.runtime import audit_trail
+    from hearth.db.commands import command_session
 
     settings = _settings()
     _configure_command_logging(settings)
 
     async def revoke() -> None:
-        async with commands.database_session(
-            settings.database_url, settings.hearth_data_dir
-        ) as session:
+        async with command_session(settings.database_url, settings.hearth_data_dir) as session:
             await service.revoke(session, args.name)
             await audit_trail(settings).record(
                 "token_revoked", actor="cli", client=None, within=session, name=args.name
