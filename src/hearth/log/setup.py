@@ -119,8 +119,8 @@ def configure_logging(  # noqa: PLR0913 (keyword-only: the settings of one pipel
     logging.captureWarnings(capture=True)
     # What is held back when the process ends is summed up before logging shuts down
     # (atexit runs last-registered first, and logging registered its shutdown on import).
-    atexit.unregister(_repeats.flush)
-    atexit.register(_repeats.flush)
+    atexit.unregister(_sum_up_at_exit)
+    atexit.register(_sum_up_at_exit)
 
     structlog.configure(
         # filter_by_level first: a DEBUG line below the level costs a lookup, not a render.
@@ -133,6 +133,18 @@ def configure_logging(  # noqa: PLR0913 (keyword-only: the settings of one pipel
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
     )
+
+
+def _sum_up_at_exit() -> None:
+    """Write what the limiter holds back, unless the stream has been closed already (a test
+    runner's capture, at the end of its run): then there is nowhere to write it."""
+    streams = [
+        getattr(handler, "stream", None)
+        for handler in logging.getLogger().handlers
+        if _repeats in handler.filters
+    ]
+    if streams and all(stream is not None and not stream.closed for stream in streams):
+        _repeats.flush()
 
 
 def get_logger(name: str | None = None, **initial: object) -> structlog.stdlib.BoundLogger:
