@@ -182,6 +182,8 @@ def _configure_logging(settings: Settings) -> None:
         fmt=settings.log_format,
         service=settings.service_name,
         secrets=settings.secret_values(),
+        repeat_limit=settings.log_repeat_limit,
+        repeat_window=settings.log_repeat_window_seconds,
     )
 
 

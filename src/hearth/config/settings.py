@@ -262,6 +262,20 @@ class Settings(BaseSettings):
     service_name: str = Field(
         default="hearth", description="The `service` field of every log line."
     )
+    log_repeat_limit: int = Field(
+        default=5,
+        ge=0,
+        description="How many times the same warning or error (same logger, event or "
+        "message template, exception type, client address) is written per "
+        "LOG_REPEAT_WINDOW_SECONDS; the rest are counted and summed up in one "
+        "`log_repeats_suppressed` line. 0 writes every line.",
+    )
+    log_repeat_window_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        description="The window LOG_REPEAT_LIMIT counts in.",
+    )
 
     # Health
     health_budget_seconds: float = Field(
