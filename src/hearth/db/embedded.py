@@ -113,13 +113,14 @@ class EmbeddedPostgres:
 
         if self._server is None:
             raise EmbeddedRestartFailed("this process never started the embedded PostgreSQL")
+        logged = self._log_size()
         try:
             with PostgresServer._lock:  # noqa: SLF001 (the lock every start of the wheel holds)
                 self._remove_stale_lock_files()
                 self._server.ensure_postgres_running()  # type: ignore[attr-defined]
             url: str = self._server.get_uri()  # type: ignore[attr-defined]
         except (OSError, subprocess.SubprocessError, RuntimeError, AssertionError) as exc:
-            raise EmbeddedRestartFailed(self._last_log_line() or first_line(exc)) from None
+            raise EmbeddedRestartFailed(self._logged_since(logged) or first_line(exc)) from None
         socket_dir = parse_qs(urlsplit(url).query)["host"][0]
         log.info("embedded_postgres_restarted", data_dir=str(self.pgdata))
         return _sqlalchemy_url(socket_dir)
@@ -168,19 +169,28 @@ class EmbeddedPostgres:
                 continue
         return False
 
-    def _last_log_line(self) -> str:
-        """Why PostgreSQL last refused to start: its last FATAL or PANIC message (with the
-        lines that continue it), else its last line; without the time and pid prefix."""
+    def _log_size(self) -> int:
         try:
-            lines = (self.pgdata / "log").read_text(errors="replace").splitlines()[-50:]
+            return (self.pgdata / "log").stat().st_size
+        except OSError:
+            return 0
+
+    def _logged_since(self, offset: int) -> str:
+        """Why PostgreSQL refused to start, from what it logged past ``offset``: its last
+        FATAL or PANIC message with the lines continuing it, else all of it, on one line."""
+        try:
+            with (self.pgdata / "log").open("rb") as file:
+                file.seek(offset)
+                text = file.read(64 * 1024).decode(errors="replace")
         except OSError:
             return ""
-        lines = [line.strip() for line in lines if line.strip()]
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
         marks = [i for i, line in enumerate(lines) if "FATAL:" in line or "PANIC:" in line]
-        message = " ".join(lines[marks[-1] :] if marks else lines[-1:])
+        message = " ".join(lines[marks[-1] :] if marks else lines)
         for level in ("FATAL:", "PANIC:"):
-            message = level + message.split(level, 1)[1] if level in message else message
-        return " ".join(message.split())[:300]
+            if level in message:
+                message = level + message.split(level, 1)[1]
+        return message[:600]
 
     def stop(self) -> None:
         """Let go of the server; it stops when no other Hearth process still uses it."""
