@@ -207,16 +207,16 @@ def _serve(args: argparse.Namespace) -> int:
 
     if not args.with_worker:
         return run(settings)
-    import subprocess
+    from hearth.worker.child import WorkerChild
 
-    # The worker shares the environment and the embedded database; it stops with the server.
-    worker = subprocess.Popen([sys.executable, "-m", "hearth", "worker"])
+    # The worker shares the environment and the embedded database; it is started again when
+    # it exits (the database lost, a crash), and stops with the server.
+    worker = WorkerChild([sys.executable, "-m", "hearth", "worker"])
+    worker.start()
     try:
         return run(settings)
     finally:
-        if worker.poll() is None:
-            worker.terminate()  # SIGTERM: Celery finishes running tasks, then exits
-        worker.wait()
+        worker.stop()
 
 
 def _worker(args: argparse.Namespace) -> int:

@@ -143,6 +143,14 @@ class Settings(BaseSettings):
     hearth_data_dir: Path = Field(
         default=Path("data"), description="Where embedded PostgreSQL keeps its files."
     )
+    embedded_postgres_recovery_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        le=3600,
+        description="How long `hearth serve` keeps restarting an embedded PostgreSQL that "
+        "died (waiting 1 s, doubling to 30 s, between tries) before it gives up: /livez "
+        "then answers 503 and Hearth exits with status 1, for its supervisor to restart it.",
+    )
     migrate_on_start: bool = Field(
         default=True, description="Run database migrations when the server starts."
     )
