@@ -172,11 +172,16 @@ class Settings(BaseSettings):
     task_visibility_timeout_seconds: int = Field(
         default=3600,
         ge=1,
-        description="With Redis: how long a task taken by a worker that died waits before "
-        "it is delivered again. Keep it longer than your longest task.",
+        description="With Redis: how long a task taken, but not yet started, by a worker that "
+        "died waits before it is delivered again (a started one comes back within two "
+        "heartbeat windows). Keep it longer than your longest task.",
     )
     worker_heartbeat_seconds: float = Field(
-        default=10.0, gt=0, le=300, description="How often a worker reports that it is alive."
+        default=10.0,
+        gt=0,
+        le=300,
+        description="How often a worker reports that it is alive. The tasks of a worker "
+        "silent for three reports are handed to the live workers.",
     )
 
     # Runtime settings. Normally edited on the config page and kept in the database; set

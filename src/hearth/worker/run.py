@@ -55,6 +55,10 @@ def run_worker(settings: Settings, *, concurrency: int | None = None) -> int:
             hostname=node_name(),
             concurrency=workers,
             pool_cls="prefork",  # the main process stays free for heartbeats and control
+            # A task taken is handed to an idle child at once, never queued behind a busy
+            # one: every task a worker holds is a STARTED one, which the sweep of orphaned
+            # tasks can attribute to it (orphans.py).
+            optimization="fair",
             loglevel=settings.log_level,
             without_gossip=True,
             without_mingle=True,
