@@ -66,39 +66,50 @@ def _assert_bounded(lines: list[dict[str, Any]]) -> int:
 
 
 @pytest.mark.worker
-def test_a_worker_whose_broker_is_down_logs_a_bounded_number_of_lines(tmp_path: Path) -> None:
-    """The broker is PostgreSQL (no REDIS_URL, as in the embedded mode) on a port nothing
-    listens on: Celery's consumer restarts and logs its connection errors several times a
-    second (issue 11: ~1 GB a day). Redis's reconnect backs off by itself (every 30 s)."""
+@pytest.mark.redis
+def test_a_worker_whose_database_is_down_logs_a_bounded_number_of_lines(tmp_path: Path) -> None:
+    """The broker (a Redis of the test's own) is up, the database on a port nothing listens
+    on: the worker keeps consuming, and its heartbeat fails five times a second. With the
+    database as the broker too, the worker exits at once for its supervisor to restart it
+    (tests/faults/test_embedded_recovery.py)."""
+    redis = OwnedRedis(free_port(), tmp_path / "redis")
+    redis.start()
     nobody = free_port()
-    env = clean_environment(DATABASE_URL=f"postgresql://hearth@127.0.0.1:{nobody}/hearth")
+    env = clean_environment(
+        DATABASE_URL=f"postgresql://hearth@127.0.0.1:{nobody}/hearth",
+        REDIS_URL=redis.url,
+        WORKER_HEARTBEAT_SECONDS="0.2",
+    )
     output = tmp_path / "worker.log"
-    with output.open("w") as sink:
-        process = subprocess.Popen(
-            [HEARTH, "worker", "--concurrency", "1"],
-            env=env,
-            cwd=tmp_path,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-        )
     try:
-        deadline = time.monotonic() + DOWN_FOR_S
-        while time.monotonic() < deadline:
-            assert process.poll() is None, output.read_text()
-            time.sleep(0.2)
-        process.send_signal(signal.SIGTERM)  # what is held back is summed up at exit
-        process.wait(timeout=30)
+        with output.open("w") as sink:
+            process = subprocess.Popen(
+                [HEARTH, "worker", "--concurrency", "1"],
+                env=env,
+                cwd=tmp_path,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                text=True,
+                start_new_session=True,
+            )
+        try:
+            deadline = time.monotonic() + DOWN_FOR_S
+            while time.monotonic() < deadline:
+                assert process.poll() is None, output.read_text()
+                time.sleep(0.2)
+            process.send_signal(signal.SIGTERM)  # what is held back is summed up at exit
+            process.wait(timeout=30)
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        redis.stop()
     lines = _log_lines(output)
     suppressed = _assert_bounded(lines)
     assert suppressed > 10 * DEFAULT_LIMIT  # the flood was there: it was counted, not written
-    celery = [s for s in lines if s["event"] == SUMMARY_EVENT and "celery" in s["repeated_logger"]]
-    assert celery, "Celery's own connection errors were not limited"
+    heartbeats = [s for s in lines if s.get("repeated_event") == "worker_heartbeat_failed"]
+    assert heartbeats, "the heartbeat's failures were not limited"
 
 
 def _post_tasks(url: str, token: str, until: float, answers: Counter[int]) -> None:
