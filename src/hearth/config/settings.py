@@ -170,6 +170,13 @@ class Settings(BaseSettings):
     worker_heartbeat_seconds: float = Field(
         default=10.0, gt=0, le=300, description="How often a worker reports that it is alive."
     )
+    embedding_sweep_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="How often each worker looks for documents still waiting to be embedded "
+        "and queues a run for them; also the longest wait between retries of a failed run.",
+    )
 
     # Runtime settings. Normally edited on the config page and kept in the database; set
     # here, in the environment, they win and are locked on the page (see allowlist.py).
