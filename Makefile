@@ -85,8 +85,9 @@ docs: .venv/.synced ## regenerate docs/configuration.md from the settings model 
 requirements: .venv/.synced ## regenerate requirements.txt from uv.lock
 	$(UV) export --locked --no-dev --no-emit-project --quiet -o requirements.txt
 
-bench: .venv/.synced ## measure start-up, memory, /health and task throughput, task latency
+bench: .venv/.synced ## measure start-up, memory, /health and task throughput, task latency, log cost
 	$(RUN) python -m bench.server
+	$(RUN) python -m bench.logs
 	$(RUN) python -m bench.tasks
 
 clean: ## remove the virtual environments and caches (keeps .env and data/)

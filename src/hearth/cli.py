@@ -182,6 +182,8 @@ def _configure_logging(settings: Settings) -> None:
         fmt=settings.log_format,
         service=settings.service_name,
         secrets=settings.secret_values(),
+        repeat_limit=settings.log_repeat_limit,
+        repeat_window=settings.log_repeat_window_seconds,
     )
 
 
@@ -205,16 +207,16 @@ def _serve(args: argparse.Namespace) -> int:
 
     if not args.with_worker:
         return run(settings)
-    import subprocess
+    from hearth.worker.child import WorkerChild
 
-    # The worker shares the environment and the embedded database; it stops with the server.
-    worker = subprocess.Popen([sys.executable, "-m", "hearth", "worker"])
+    # The worker shares the environment and the embedded database; it is started again when
+    # it exits (the database lost, a crash), and stops with the server.
+    worker = WorkerChild([sys.executable, "-m", "hearth", "worker"])
+    worker.start()
     try:
         return run(settings)
     finally:
-        if worker.poll() is None:
-            worker.terminate()  # SIGTERM: Celery finishes running tasks, then exits
-        worker.wait()
+        worker.stop()
 
 
 def _worker(args: argparse.Namespace) -> int:
@@ -259,12 +261,13 @@ def _settings_export(args: argparse.Namespace) -> int:
     import asyncio
 
     from hearth.config import transfer
+    from hearth.db.commands import command_session
 
     settings = _settings()
     _configure_command_logging(settings)
 
     async def export() -> dict[str, Any]:
-        async with transfer.database_session(settings) as session:
+        async with command_session(settings.database_url, settings.hearth_data_dir) as session:
             return await transfer.export_document(session)
 
     document = asyncio.run(export())
@@ -287,6 +290,7 @@ def _settings_import(args: argparse.Namespace) -> int:
 
     from hearth.config import transfer
     from hearth.config.service import ConfigService, InvalidSettings
+    from hearth.db.commands import command_session
 
     source = "standard input" if args.file == "-" else args.file
     try:
@@ -311,7 +315,7 @@ def _settings_import(args: argparse.Namespace) -> int:
     _configure_command_logging(settings)
 
     async def store() -> dict[str, str]:
-        async with transfer.database_session(settings) as session:
+        async with command_session(settings.database_url, settings.hearth_data_dir) as session:
             return await transfer.import_settings(session, values, audit=audit_trail(settings))
 
     stored = asyncio.run(store())
@@ -328,13 +332,13 @@ def _audit(args: argparse.Namespace) -> int:
 
     from hearth.audit import service as audit_service
     from hearth.audit.schemas import AuditEntry
-    from hearth.config import transfer
+    from hearth.db.commands import command_session
 
     settings = _settings()
     _configure_command_logging(settings)
 
     async def read() -> list[AuditEntry]:
-        async with transfer.database_session(settings) as session:
+        async with command_session(settings.database_url, settings.hearth_data_dir) as session:
             events = await audit_service.newest(session, limit=args.limit)
             return [AuditEntry.of(event) for event in events]
 
@@ -383,14 +387,13 @@ def _token_create(args: argparse.Namespace) -> int:
 
     from hearth.access import commands, service
     from hearth.app.runtime import audit_trail
+    from hearth.db.commands import command_session
 
     settings = _settings()
     _configure_command_logging(settings)
 
     async def create() -> service.NewToken:
-        async with commands.database_session(
-            settings.database_url, settings.hearth_data_dir
-        ) as session:
+        async with command_session(settings.database_url, settings.hearth_data_dir) as session:
             new = await service.create(session, args.name, args.scope, args.expires_days)
             await audit_trail(settings).record(
                 "token_created",
@@ -418,14 +421,13 @@ def _token_list(_args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
     from hearth.access import commands, service
+    from hearth.db.commands import command_session
 
     settings = _settings()
     _configure_command_logging(settings)
 
     async def rows() -> list[str]:
-        async with commands.database_session(
-            settings.database_url, settings.hearth_data_dir
-        ) as session:
+        async with command_session(settings.database_url, settings.hearth_data_dir) as session:
             found = await service.list_tokens(session)
             if not found:
                 return [
@@ -440,16 +442,15 @@ def _token_list(_args: argparse.Namespace) -> int:
 def _token_revoke(args: argparse.Namespace) -> int:
     import asyncio
 
-    from hearth.access import commands, service
+    from hearth.access import service
     from hearth.app.runtime import audit_trail
+    from hearth.db.commands import command_session
 
     settings = _settings()
     _configure_command_logging(settings)
 
     async def revoke() -> None:
-        async with commands.database_session(
-            settings.database_url, settings.hearth_data_dir
-        ) as session:
+        async with command_session(settings.database_url, settings.hearth_data_dir) as session:
             await service.revoke(session, args.name)
             await audit_trail(settings).record(
                 "token_revoked", actor="cli", client=None, within=session, name=args.name

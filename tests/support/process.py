@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -144,12 +144,14 @@ def hearth_server(
     *,
     user: str | None = None,
     executable: str = HEARTH,
+    args: Sequence[str] = (),
 ) -> Iterator[HearthServer]:
-    """Start ``hearth serve`` on ``port``; stop it (SIGTERM, then SIGKILL) on exit."""
+    """Start ``hearth serve`` on ``port`` (with ``args``, e.g. ``--with-worker``); stop it
+    (SIGTERM, then SIGKILL) on exit."""
     output = cwd / f"hearth-{port}.log"
     with output.open("w") as sink:
         process = subprocess.Popen(
-            [executable, "serve", "--port", str(port)],
+            [executable, "serve", "--port", str(port), *args],
             env=dict(env),
             cwd=cwd,
             stdout=sink,

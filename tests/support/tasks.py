@@ -37,3 +37,18 @@ def read_setting(key: str) -> str | None:
     finally:
         engine.dispose()
     return value
+
+
+@shared_task(name="tests.hold", bind=True)  # type: ignore[untyped-decorator]  # Celery: untyped
+def hold(self: Task, key: str, max_seconds: float) -> str:
+    """Counts every run and works until the test sets ``{key}:release`` (at most
+    ``max_seconds``), then records its effect once per task id: a long task whose end the
+    test decides."""
+    client = redis.Redis.from_url(os.environ["TEST_EFFECT_REDIS_URL"])
+    client.incr(f"{key}:runs")
+    deadline = time.monotonic() + max_seconds
+    while time.monotonic() < deadline and not client.exists(f"{key}:release"):
+        time.sleep(0.1)
+    if client.sadd(f"{key}:done", self.request.id):
+        client.rpush(f"{key}:effects", self.request.id)
+    return "done"

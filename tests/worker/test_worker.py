@@ -85,7 +85,7 @@ async def test_ping_round_trip_and_worker_health(
     assert "hearth worker" in before["detail"]
     assert done["result"]["pong"] is True
     assert during["status"] == "ok"
-    assert during["detail"].startswith("1 worker: hearth@")
+    assert during["detail"].startswith("1 worker: hearth-")
     assert after["status"] == "unreachable"  # a clean stop removes the heartbeat at once
     assert bad_id.status_code == 422
 

@@ -6,44 +6,11 @@ the embedded PostgreSQL a running ``hearth serve`` (``make run``) has started.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Iterable, Sequence
 from datetime import datetime
-from pathlib import Path
-
-import psycopg
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from hearth.access import service
-from hearth.db import engine as db_engine
-from hearth.db.embedded import running_database_url
-from hearth.errors import StartupError
 from hearth.models import ApiToken
-
-
-@asynccontextmanager
-async def database_session(database_url: str | None, data_dir: Path) -> AsyncIterator[AsyncSession]:
-    """A session on the configured database, committed when the block succeeds; database
-    failures become a ``StartupError`` with the reason and no password."""
-    url = running_database_url(database_url, data_dir)
-    engine = db_engine.create_engine(url)
-    try:
-        async with AsyncSession(engine, expire_on_commit=False) as session:
-            try:
-                yield session
-                await session.commit()
-            except SQLAlchemyError as exc:
-                raise StartupError(_database_failure(url, exc)) from None
-    finally:
-        await engine.dispose()
-
-
-def _database_failure(url: str, exc: SQLAlchemyError) -> str:
-    where = db_engine.describe_location(url)
-    if isinstance(exc, DBAPIError) and isinstance(exc.orig, psycopg.errors.UndefinedTable):
-        return f"The database {where} has no api_tokens table yet: run `hearth migrate` first."
-    return f"The database {where} failed: {db_engine.error_reason(exc)}"
 
 
 def created_lines(new: service.NewToken) -> list[str]:

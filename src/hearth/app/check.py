@@ -87,14 +87,14 @@ def check_worker(settings: Settings, *, as_json: bool) -> int:
     from hearth.db.embedded import EmbeddedNotRunning, running_database_url
     from hearth.kit.text import first_line
     from hearth.worker import repository
-    from hearth.worker.identity import MISSED_BEATS, node_name
+    from hearth.worker.identity import MISSED_BEATS, host_name
 
     window = settings.worker_heartbeat_seconds * MISSED_BEATS
     ok = False
     try:
         url = running_database_url(settings.database_url, settings.hearth_data_dir)
         with psycopg.connect(_libpq_url(url), connect_timeout=3) as connection:
-            age = repository.seconds_since_report(connection, node_name())
+            age = repository.seconds_since_report(connection, host_name())
     except EmbeddedNotRunning as exc:
         detail = f"no database to read heartbeats from: {exc.message}"
     except psycopg.Error as exc:
@@ -102,9 +102,9 @@ def check_worker(settings: Settings, *, as_json: bool) -> int:
     else:
         ok = age is not None and age < window
         detail = (
-            f"{node_name()} reported {age:.0f} s ago"
+            f"hearth worker on {host_name()} reported {age:.0f} s ago"
             if ok and age is not None
-            else f"{node_name()} has not reported in the last {window:g} s"
+            else f"hearth worker on {host_name()} has not reported in the last {window:g} s"
         )
     print(
         json.dumps({"status": "ok" if ok else "unreachable", "detail": detail})

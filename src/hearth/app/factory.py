@@ -26,6 +26,7 @@ from hearth.config.settings import Settings
 from hearth.documents.router import router as documents_router
 from hearth.errors import StartupError
 from hearth.health.dependencies import get_details
+from hearth.health.liveness import Liveness
 from hearth.health.pages import router as pages_router
 from hearth.health.router import router as health_router
 from hearth.health.schemas import ComponentHealth
@@ -79,7 +80,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     async with AsyncExitStack() as stack:
         try:
-            runtime = await stack.enter_async_context(open_runtime(settings, serving=True))
+            runtime = await stack.enter_async_context(
+                open_runtime(settings, serving=True, liveness=app.state.liveness)
+            )
         except StartupError as exc:
             log.error("startup_failed", reason=exc.message)  # noqa: TRY400 (the reason says it all; no traceback)
             raise
@@ -116,6 +119,8 @@ def create_app(settings: Settings) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings
+    # Before the lifespan: the server listens to it (a failure stops it with exit status 1).
+    app.state.liveness = Liveness()
     app.state.health_details = settings.health_details  # read by ``get_details``
     register_error_handlers(app)
     set_page_context(app, _page_context)

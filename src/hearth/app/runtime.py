@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -21,8 +21,10 @@ from hearth.config.settings import SECRET_FIELDS, Settings
 from hearth.db import engine as db_engine
 from hearth.db import migrate
 from hearth.db.embedded import EmbeddedNotRunning, EmbeddedPostgres, running_database_url
+from hearth.db.supervisor import EmbeddedSupervisor
 from hearth.db.unit import Sessions
 from hearth.db.vector import VectorSupport
+from hearth.health.liveness import Liveness
 from hearth.health.readiness import Readiness
 from hearth.health.service import HealthService
 from hearth.kit.checks import CheckResult
@@ -54,6 +56,7 @@ class Runtime:
     redis: Redis | None
     health: HealthService
     readiness: Readiness
+    liveness: Liveness
     config: ConfigService
     llm: LLMProvider
     queue: TaskQueue
@@ -83,15 +86,20 @@ class _SharedClient:
 
 
 @asynccontextmanager
-async def open_runtime(settings: Settings, *, serving: bool) -> AsyncIterator[Runtime]:
+async def open_runtime(
+    settings: Settings, *, serving: bool, liveness: Liveness | None = None
+) -> AsyncIterator[Runtime]:
     """Build every resource; close them all on exit, in reverse order.
 
-    ``serving``: start the embedded database if it is the one configured, wait for the
+    ``serving``: start the embedded database if it is the one configured (and restart it
+    while the runtime is open, failing ``liveness`` if it will not come back), wait for the
     database with retries and apply migrations (``MIGRATE_ON_START``). Otherwise only
     connect to what is already running.
     """
+    liveness = liveness or Liveness()
     async with AsyncExitStack() as stack:
-        engine, database_url, unavailable = await _database(settings, stack, serving=serving)
+        embedded, database_url, unavailable = await _database(settings, stack, serving=serving)
+        engine = db_engine.create_engine(database_url) if database_url else None
         if engine is not None:
             stack.push_async_callback(engine.dispose)
             if serving:
@@ -124,6 +132,7 @@ async def open_runtime(settings: Settings, *, serving: bool) -> AsyncIterator[Ru
             redis=redis,
             health=health,
             readiness=Readiness(health, engine),
+            liveness=liveness,
             config=ConfigService(settings),
             llm=LLMProvider(http, settings.bound_llm_api_key()),
             queue=queue,
@@ -138,7 +147,22 @@ async def open_runtime(settings: Settings, *, serving: bool) -> AsyncIterator[Ru
             runtime.readiness.migrated = True
         if serving:
             await runtime.audit.prune()  # then at most once a day, as events are recorded
+        if embedded is not None and database_url is not None:
+            supervisor = EmbeddedSupervisor(
+                embedded,
+                database_url,
+                recovery_seconds=settings.embedded_postgres_recovery_seconds,
+                on_give_up=liveness.fail,
+            )
+            watching = asyncio.create_task(supervisor.run(), name="embedded-postgres-supervisor")
+            stack.push_async_callback(_cancel, watching)  # before the server is let go
         yield runtime
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with suppress(asyncio.CancelledError):
+        await task
 
 
 def audit_trail(settings: Settings, sessions: Sessions | None = None) -> AuditTrail:
@@ -205,15 +229,16 @@ def _celery_builder(settings: Settings, database_url: str | None) -> Callable[[]
 
 async def _database(
     settings: Settings, stack: AsyncExitStack, *, serving: bool
-) -> tuple[AsyncEngine | None, str | None, str]:
-    """The engine for the configured database and its URL, or None and why there is none."""
+) -> tuple[EmbeddedPostgres | None, str | None, str]:
+    """The embedded server this process started (None if it started none), the database's
+    URL, or None and why there is none."""
     if serving and settings.embedded_database:
         embedded = EmbeddedPostgres(settings.hearth_data_dir)
         url = await asyncio.to_thread(embedded.start)
         stack.push_async_callback(asyncio.to_thread, embedded.stop)
-    else:
-        try:
-            url = running_database_url(settings.database_url, settings.hearth_data_dir)
-        except EmbeddedNotRunning as exc:
-            return None, None, exc.message
-    return db_engine.create_engine(url), url, ""
+        return embedded, url, ""
+    try:
+        url = running_database_url(settings.database_url, settings.hearth_data_dir)
+    except EmbeddedNotRunning as exc:
+        return None, None, exc.message
+    return None, url, ""

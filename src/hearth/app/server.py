@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from hearth.app.factory import create_app
 from hearth.config.settings import Settings
+from hearth.health.liveness import Liveness
 from hearth.log import get_logger
 
 log = get_logger(__name__)
@@ -24,15 +25,17 @@ class _HideStartupTraceback(logging.Filter):
 
 
 def run(settings: Settings, app: FastAPI | None = None) -> int:
-    """Serve until stopped (Ctrl-C or SIGTERM); 0 after a clean stop, 1 if start-up failed.
+    """Serve until stopped (Ctrl-C or SIGTERM); 0 after a clean stop, 1 if start-up failed
+    or the process gave up (``/livez`` failing: the embedded PostgreSQL would not come back).
 
     Logging must be configured already (``configure_logging``). ``app`` defaults to
     ``create_app(settings)``; the benchmark passes one with an extra route.
     """
     logging.getLogger("uvicorn.error").addFilter(_HideStartupTraceback())
 
+    app = app or create_app(settings)
     config = uvicorn.Config(
-        app or create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         log_config=None,  # keep the caller's logging: the redacting pipeline
@@ -45,6 +48,13 @@ def run(settings: Settings, app: FastAPI | None = None) -> int:
         forwarded_allow_ips=settings.forwarded_allow_ips,
     )
     server = uvicorn.Server(config)
+    liveness: Liveness = app.state.liveness
+
+    def stop(reason: str) -> None:
+        log.error("hearth_exiting", reason=reason, exit_status=1)
+        server.should_exit = True  # a graceful stop: requests in flight finish first
+
+    liveness.on_failure(stop)
     # Uvicorn shuts down gracefully on SIGTERM, then raises the signal again so that the
     # previous handler runs. SIGTERM is how Docker and systemd stop a service: once the
     # shutdown is clean, exit 0 instead of dying by the signal.
@@ -53,4 +63,4 @@ def run(settings: Settings, app: FastAPI | None = None) -> int:
         server.run()
     except SystemExit:  # uvicorn exits with status 3 when the lifespan start-up fails
         return 1
-    return 0 if server.started else 1
+    return 0 if server.started and liveness.alive else 1

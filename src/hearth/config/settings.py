@@ -143,6 +143,14 @@ class Settings(BaseSettings):
     hearth_data_dir: Path = Field(
         default=Path("data"), description="Where embedded PostgreSQL keeps its files."
     )
+    embedded_postgres_recovery_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        le=3600,
+        description="How long `hearth serve` keeps restarting an embedded PostgreSQL that "
+        "died (waiting 1 s, doubling to 30 s, between tries) before it gives up: /livez "
+        "then answers 503 and Hearth exits with status 1, for its supervisor to restart it.",
+    )
     migrate_on_start: bool = Field(
         default=True, description="Run database migrations when the server starts."
     )
@@ -164,11 +172,16 @@ class Settings(BaseSettings):
     task_visibility_timeout_seconds: int = Field(
         default=3600,
         ge=1,
-        description="With Redis: how long a task taken by a worker that died waits before "
-        "it is delivered again. Keep it longer than your longest task.",
+        description="With Redis: how long a task taken, but not yet started, by a worker that "
+        "died waits before it is delivered again (a started one comes back within two "
+        "heartbeat windows). Keep it longer than your longest task.",
     )
     worker_heartbeat_seconds: float = Field(
-        default=10.0, gt=0, le=300, description="How often a worker reports that it is alive."
+        default=10.0,
+        gt=0,
+        le=300,
+        description="How often a worker reports that it is alive. The tasks of a worker "
+        "silent for three reports are handed to the live workers.",
     )
     embedding_sweep_seconds: float = Field(
         default=30.0,
@@ -268,6 +281,20 @@ class Settings(BaseSettings):
     )
     service_name: str = Field(
         default="hearth", description="The `service` field of every log line."
+    )
+    log_repeat_limit: int = Field(
+        default=5,
+        ge=0,
+        description="How many times the same warning or error (same logger, event or "
+        "message template, exception type, client address) is written per "
+        "LOG_REPEAT_WINDOW_SECONDS; the rest are counted and summed up in one "
+        "`log_repeats_suppressed` line. 0 writes every line.",
+    )
+    log_repeat_window_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        description="The window LOG_REPEAT_LIMIT counts in.",
     )
 
     # Health

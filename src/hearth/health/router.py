@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 
-from hearth.health.dependencies import DetailsDep, HealthDep, ReadinessDep
+from hearth.health.dependencies import DetailsDep, HealthDep, LivenessDep, ReadinessDep
 from hearth.health.schemas import HealthReport, ReadinessReport
 
 router = APIRouter(tags=["health"])
@@ -38,10 +38,19 @@ async def healthz(health: HealthDep) -> JSONResponse:
     return JSONResponse(body, status_code=503 if report.status == "down" else 200)
 
 
-@router.get("/livez")
-async def livez() -> dict[str, str]:
-    """The process answers. Checks no dependency, so a database outage restarts nothing."""
-    return {"status": "ok"}
+_FAILING: dict[int | str, dict[str, Any]] = {
+    503: {"description": "The process gave up on something only a restart mends; see reason"}
+}
+
+
+@router.get("/livez", responses=_FAILING)
+async def livez(liveness: LivenessDep) -> JSONResponse:
+    """The process answers. Checks no dependency, so a database outage restarts nothing;
+    503 with the reason once the process has given up (the embedded PostgreSQL would not
+    come back), so that a supervisor restarts it."""
+    if liveness.alive:
+        return JSONResponse({"status": "ok"})
+    return JSONResponse({"status": "failing", "reason": liveness.reason}, status_code=503)
 
 
 @router.get("/readyz", response_model=ReadinessReport, responses=_UNAVAILABLE)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
 import sys
 from collections.abc import Iterable
@@ -11,6 +12,7 @@ import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
 from hearth.log.redaction import Redactor
+from hearth.log.repeats import DEFAULT_LIMIT, DEFAULT_WINDOW_SECONDS, RepeatLimiter
 
 # Libraries whose INFO lines are noise for an operator.
 _QUIET_LOGGERS = {
@@ -29,6 +31,7 @@ _ROUTED_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "alembic", "sql
 # Processors with state live once per process: structlog caches loggers on first use, so a
 # later configure_logging() updates these objects instead of replacing them.
 _redactor = Redactor()
+_repeats = RepeatLimiter()
 
 
 class _AddService:
@@ -47,21 +50,26 @@ class _AddService:
 _add_service = _AddService("hearth")
 
 
-def configure_logging(
+def configure_logging(  # noqa: PLR0913 (keyword-only: the settings of one pipeline)
     *,
     level: str = "INFO",
     fmt: str = "auto",
     service: str = "hearth",
     secrets: Iterable[str] = (),
     stream: TextIO | None = None,
+    repeat_limit: int = DEFAULT_LIMIT,
+    repeat_window: float = DEFAULT_WINDOW_SECONDS,
 ) -> None:
     """Route structlog and standard-library logging through one redacting pipeline.
 
     ``fmt`` is ``json`` (one object a line), ``console`` (readable), or ``auto`` (console
     on a terminal, json otherwise). Every line has ``timestamp``, ``level``, ``service``
-    and ``event``; secrets are masked before anything is rendered.
+    and ``event``; secrets are masked before anything is rendered. A line repeated more
+    than ``repeat_limit`` times in ``repeat_window`` seconds is counted instead of written
+    (``hearth.log.repeats``; a limit of 0 writes every line).
     """
     output = stream or sys.stdout
+    _repeats.configure(repeat_limit, repeat_window)  # sums up what the old handler held back
     _redactor.set_secrets(secrets)
     _add_service.service = service
     use_console = fmt == "console" or (fmt == "auto" and output.isatty())
@@ -92,6 +100,9 @@ def configure_logging(
     )
     handler = logging.StreamHandler(output)
     handler.setFormatter(formatter)
+    # A filter, not a processor: a line held back is never rendered, and the handler sees
+    # every line, Hearth's events and every library's records alike.
+    handler.addFilter(_repeats)
 
     root = logging.getLogger()
     for old in list(root.handlers):
@@ -106,6 +117,10 @@ def configure_logging(
     for name, quiet_level in _QUIET_LOGGERS.items():
         logging.getLogger(name).setLevel(max(quiet_level, root.level))
     logging.captureWarnings(capture=True)
+    # What is held back when the process ends is summed up before logging shuts down
+    # (atexit runs last-registered first, and logging registered its shutdown on import).
+    atexit.unregister(_sum_up_at_exit)
+    atexit.register(_sum_up_at_exit)
 
     structlog.configure(
         # filter_by_level first: a DEBUG line below the level costs a lookup, not a render.
@@ -118,6 +133,18 @@ def configure_logging(
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
     )
+
+
+def _sum_up_at_exit() -> None:
+    """Write what the limiter holds back, unless the stream has been closed already (a test
+    runner's capture, at the end of its run): then there is nowhere to write it."""
+    streams = [
+        getattr(handler, "stream", None)
+        for handler in logging.getLogger().handlers
+        if _repeats in handler.filters
+    ]
+    if streams and all(stream is not None and not stream.closed for stream in streams):
+        _repeats.flush()
 
 
 def get_logger(name: str | None = None, **initial: object) -> structlog.stdlib.BoundLogger:

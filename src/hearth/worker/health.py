@@ -13,6 +13,10 @@ from hearth.kit.text import first_line
 from hearth.worker import repository
 from hearth.worker.identity import MISSED_BEATS
 
+# Workers that died in the last hour are named in the check's detail (at most three).
+GONE_SHOWN_SECONDS = 3600.0
+GONE_SHOWN_MAX = 3
+
 
 class WorkerCheck:
     """The ``worker`` check: ``ok`` when a worker reported recently."""
@@ -29,12 +33,19 @@ class WorkerCheck:
         try:
             async with self.engine.connect() as connection:
                 workers = await repository.alive(connection, self.window)
+                gone = await repository.gone(connection, self.window, GONE_SHOWN_SECONDS)
         except SQLAlchemyError as exc:
             reason = first_line(exc)
             return CheckResult.timed("unreachable", f"cannot read heartbeats: {reason}", started)
+        # A worker that stopped without a clean stop (killed, out of memory, host lost): the
+        # live workers hand its tasks back to the queue (orphans.py); the operator sees it here.
+        lost = "".join(
+            f"; {name} stopped reporting {seconds:.0f} s ago, its tasks go to live workers"
+            for name, seconds in gone[:GONE_SHOWN_MAX]
+        )
         if not workers:
             detail = f"no worker reported in the last {self.window:g} s; start one: hearth worker"
-            return CheckResult.timed("unreachable", detail, started)
+            return CheckResult.timed("unreachable", detail + lost, started)
         names = ", ".join(f"{name} ({seconds:.0f} s ago)" for name, seconds in workers)
         noun = "worker" if len(workers) == 1 else "workers"
-        return CheckResult.timed("ok", f"{len(workers)} {noun}: {names}", started)
+        return CheckResult.timed("ok", f"{len(workers)} {noun}: {names}{lost}", started)

@@ -113,7 +113,8 @@ class TaskQueue:
             result = AsyncResult(task_id, app=app)
             state = result.state
             value = result.result if state == "SUCCESS" else None
-            error = str(result.result) if state == "FAILURE" else None
+            # RETRY: the reason it runs again (a worker that died names itself here).
+            error = str(result.result) if state in ("FAILURE", "RETRY") else None
             return {"id": task_id, "state": state, "result": value, "error": error}
 
         try:

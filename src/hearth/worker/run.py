@@ -53,6 +53,13 @@ def run_worker(settings: Settings, *, concurrency: int | None = None) -> int:
         app.conf.hearth_database_url = database_url
         app.conf.hearth_settings = settings  # what tasks read their configuration from
         app.conf.hearth_heartbeat_seconds = settings.worker_heartbeat_seconds
+        if settings.redis_url is None:
+            # The broker is PostgreSQL (kombu's SQLAlchemy transport), whose "connection" always
+            # succeeds: Celery would retry a dead database at once, logging five restarts a
+            # second. Exit 1 instead; whoever runs the worker (`hearth serve --with-worker`,
+            # systemd, Docker) starts it again with a backoff, once the database is back.
+            app.conf.broker_connection_retry = False
+            app.conf.broker_connection_retry_on_startup = False
         app.steps["worker"].add(HeartbeatStep)
         app.loader.import_default_modules()  # the task modules, to list them below
         broker, _ = queue_urls(settings, database_url)
@@ -68,6 +75,10 @@ def run_worker(settings: Settings, *, concurrency: int | None = None) -> int:
             hostname=node_name(),
             concurrency=workers,
             pool_cls="prefork",  # the main process stays free for heartbeats and control
+            # A task taken is handed to an idle child at once, never queued behind a busy
+            # one: every task a worker holds is a STARTED one, which the sweep of orphaned
+            # tasks can attribute to it (orphans.py).
+            optimization="fair",
             loglevel=settings.log_level,
             without_gossip=True,
             without_mingle=True,
