@@ -13,7 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from hearth.config.settings import Settings
 from hearth.db import migrate
 from hearth.db.embedded import EmbeddedPostgres
-from hearth.db.engine import create_engine, error_reason
+from hearth.db.engine import create_engine
 from hearth.kit.urls import mask_url
 from hearth.llm.adapter import EMBED_TIMEOUT_SECONDS
 from hearth.log import get_logger
@@ -95,7 +95,10 @@ def run_worker(settings: Settings, *, concurrency: int | None = None) -> int:
 def wait_for_schema(database_url: str, poll_seconds: float = SCHEMA_POLL_SECONDS) -> None:
     """Return once the database is migrated, looking every ``poll_seconds``: a worker
     started before `hearth migrate` (or beside a server still migrating) waits, and starts
-    its tasks and heartbeat then, rather than fail them. SIGTERM ends the wait."""
+    its tasks, beat and heartbeat then, rather than fail them. A database that cannot be
+    reached is not waited for here: the worker starts as before, and its broker, heartbeat
+    and retries deal with it (on the embedded broker it exits 1 for its supervisor).
+    SIGTERM ends the wait."""
     previous = signal.signal(signal.SIGTERM, _stop_waiting)
     try:
         said = None
@@ -118,7 +121,7 @@ async def _schema_wait_reason(database_url: str) -> str | None:
     engine = create_engine(database_url)
     try:
         return await migrate.schema_wait_reason(engine)
-    except (SQLAlchemyError, OSError) as exc:
-        return f"cannot reach the database: {error_reason(exc)}"
+    except (SQLAlchemyError, OSError):
+        return None  # unknown: start, and let what needs the database say so
     finally:
         await engine.dispose()
