@@ -20,19 +20,21 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from hearth.config.settings import Settings
 from hearth.db.embedded import EmbeddedPostgres
 from hearth.db.engine import create_engine
 from hearth.documents import repository
 from hearth.documents.schemas import MAX_BATCH, MAX_METADATA_BYTES
-from hearth.documents.service import EMBED_MAX_CHARS
+from hearth.documents.service import EMBED_MAX_CHARS, EMBED_TASK
 from hearth.kit.urls import normalize_database_url
+from hearth.worker import app as worker_app
 from hearth.worker.dependencies import get_queue
 from hearth.worker.queue import PendingTask, QueueUnavailable, TaskQueue
 from tests.support.app import ClientFor
 from tests.support.fake_llm import FakeLLM, fake_embedding, fake_llm
 from tests.support.mcp import TOKEN as MCP_TOKEN
 from tests.support.mcp import mcp_client, structured
-from tests.support.process import HearthServer, clean_environment, hearth_server
+from tests.support.process import TEST_SECRET_KEY, HearthServer, clean_environment, hearth_server
 from tests.support.services import free_port
 from tests.support.tokens import bearer, create_with_cli
 from tests.support.worker import hearth_worker
@@ -162,6 +164,18 @@ async def test_documents_are_kept_when_the_queue_is_down(
         [document_id] = added.json()["ids"]
         assert (await client.get(f"/documents/{document_id}")).json()["status"] == "pending"
     assert sent == [("hearth.embed_documents", 1)]
+
+
+def test_embedding_runs_have_their_queue_and_their_sweep() -> None:
+    """The worker package names the task as text (it imports no concern): the same name."""
+    assert worker_app.EMBED_TASK == EMBED_TASK
+    routes = {"hearth.embed_documents": {"queue": worker_app.EMBEDDING_QUEUE}}
+    settings = Settings(secret_key=TEST_SECRET_KEY, embedding_sweep_seconds=7)
+    app = worker_app.create_celery(settings, "postgresql+psycopg://hearth@127.0.0.1/hearth")
+    assert app.conf.task_routes == routes
+    [sweep] = app.conf.beat_schedule.values()
+    assert (sweep["task"], sweep["schedule"]) == (EMBED_TASK, 7)
+    assert sweep["kwargs"] == {"periodic": True}
 
 
 # Three words each, from a made-up vocabulary: texts that share no word are far apart under
@@ -380,7 +394,7 @@ def test_search_answers_503_while_the_llm_is_away_and_recovers(
     assert document["error"], "the failed attempt's reason is recorded on the document"
 
     llm.mode = "ok"
-    _wait_until_embedded(server, [document_id], within=60)  # the retry comes after 10 s
+    _wait_until_embedded(server, [document_id], within=60)  # a retry, or the sweep
     assert server.get(f"/documents/{document_id}").json()["error"] is None
     search = httpx.get(
         f"{server.url}/documents/search", params={"q": "kalomi"}, headers=server.headers, timeout=10

@@ -183,6 +183,13 @@ class Settings(BaseSettings):
         description="How often a worker reports that it is alive. The tasks of a worker "
         "silent for three reports are handed to the live workers.",
     )
+    embedding_sweep_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="How often each worker looks for documents still waiting to be embedded "
+        "and queues a run for them; also the longest wait between retries of a failed run.",
+    )
 
     # Runtime settings. Normally edited on the config page and kept in the database; set
     # here, in the environment, they win and are locked on the page (see allowlist.py).

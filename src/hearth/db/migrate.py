@@ -55,6 +55,35 @@ async def schema_is_current(engine: AsyncEngine) -> bool:
     return await current_revision(engine) == HEAD_REVISION
 
 
+def known_revisions() -> set[str]:
+    """Every migration this Hearth ships."""
+    from alembic.script import ScriptDirectory
+
+    scripts = ScriptDirectory.from_config(alembic_config())
+    return {script.revision for script in scripts.walk_revisions()}
+
+
+async def schema_wait_reason(engine: AsyncEngine) -> str | None:
+    """Why this database is not ready for this Hearth yet (no migration, or an older one),
+    in a sentence; None when it is at the newest migration. ``StartupError`` when a newer
+    Hearth migrated it; a database error as it comes."""
+    revision = await current_revision(engine)
+    if revision == HEAD_REVISION:
+        return None
+    if revision is None:
+        return "the database has no tables yet: run `hearth migrate` (or start `hearth serve`)"
+    if revision not in known_revisions():
+        raise StartupError(
+            f"The database is at revision {revision}, which this Hearth does not know (a "
+            f"newer Hearth migrated it; this one knows revisions up to {HEAD_REVISION}): "
+            "upgrade this Hearth."
+        )
+    return (
+        f"the database is at revision {revision}, this Hearth needs {HEAD_REVISION}: "
+        "run `hearth migrate` (or start `hearth serve`)"
+    )
+
+
 def _upgrade(connection: Connection) -> str | None:
     from alembic import command
     from alembic.runtime.migration import MigrationContext

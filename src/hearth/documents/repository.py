@@ -82,26 +82,49 @@ def vector_literal(values: Sequence[float]) -> str:
     return "[" + ",".join(repr(float(value)) for value in values) + "]"
 
 
-async def claim_pending(connection: AsyncConnection, limit: int) -> Sequence[Any]:
-    """Up to ``limit`` documents to embed, locked until the transaction ends; rows another
-    worker holds are skipped, so two workers never embed the same document at once."""
+# pg_try_advisory_lock key held by the one embedding run in flight: "hearthem" in ASCII.
+EMBEDDING_LOCK_ID = 0x686561727468656D
+
+
+async def try_lock_embedding(connection: AsyncConnection) -> bool:
+    """Take the embedding run's lock for this connection's session; False when another
+    session holds it. PostgreSQL drops it when the session ends, however that happens."""
+    statement = text("SELECT pg_try_advisory_lock(:id)")
+    return bool(await connection.scalar(statement, {"id": EMBEDDING_LOCK_ID}))
+
+
+async def unlock_embedding(connection: AsyncConnection) -> None:
+    """Give the embedding run's lock back, if this session holds it."""
+    await connection.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": EMBEDDING_LOCK_ID})
+
+
+async def next_pending(connection: AsyncConnection, limit: int) -> Sequence[Any]:
+    """The ``limit`` oldest documents waiting to be embedded (no row lock: the caller
+    holds the embedding lock, and the store only fills what is still empty)."""
     statement = (
         select(Document.id, Document.text)
         .where(Document.embedded_at.is_(None))
         .order_by(Document.id)
         .limit(limit)
-        .with_for_update(skip_locked=True)
     )
     return (await connection.execute(statement)).all()
+
+
+async def has_pending(connection: AsyncConnection) -> bool:
+    """Whether any document waits to be embedded."""
+    statement = select(select(Document.id).where(Document.embedded_at.is_(None)).exists())
+    return bool(await connection.scalar(statement))
 
 
 async def store_embeddings(
     connection: AsyncConnection, ids: Sequence[int], vectors: Sequence[list[float]], model: str
 ) -> None:
-    """Store each document's vector, its size and the model, and clear any failure."""
+    """Store each document's vector, its size and the model, and clear any failure; a
+    document embedded meanwhile keeps what it has, so a store repeated after a lost
+    connection changes nothing."""
     statement = (
         update(_table)
-        .where(_table.c.id == bindparam("document_id"))
+        .where(_table.c.id == bindparam("document_id"), _table.c.embedded_at.is_(None))
         .values(
             embedding=bindparam("vector", type_=Vector()),
             embedding_model=model,

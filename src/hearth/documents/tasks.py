@@ -1,7 +1,15 @@
-"""The worker's side of documents: embed what is pending.
+"""The worker's side of documents: embed what is pending, one batch per run.
 
-Idempotent, as every Hearth task: it embeds whatever is still pending, so a redelivered
-task, or one whose documents another task already took, simply finds less to do.
+Idempotent, as every Hearth task: a run embeds the oldest pending documents, so a
+redelivered run, or one queued twice, simply finds less to do (or another run embedding,
+and ends at once). A run does one batch, then queues the next: a worker told to stop
+finishes one call to the model, and a ping waits for one batch, not for the backlog.
+
+Runs come from four places: a document added, the run before (more remain), a worker
+starting, and each worker's beat every ``EMBEDDING_SWEEP_SECONDS`` (the sweep). Whatever
+stops a run (the database, the broker, the LLM) leaves the documents pending; the run is
+retried with backoff, and the sweep carries on after the retries, so nothing stays pending
+while a worker runs.
 """
 
 from __future__ import annotations
@@ -9,8 +17,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import psycopg
 from celery import shared_task
 from celery.signals import worker_ready
+from kombu.exceptions import OperationalError as BrokerError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hearth.config.service import ConfigService
@@ -28,38 +39,66 @@ log = get_logger(__name__)
 # Whether the database can store vectors, read once per worker process.
 _vector_support = VectorSupport()
 
-# The LLM may be away for a while (a Pi rebooting, a model loading): try again after
-# 10 s, 20 s, 40 s … up to 10 minutes apart, for about an hour in all.
-MAX_RETRIES = 10
-MAX_BACKOFF_SECONDS = 600
+# What a run may meet that passes: the database or the broker restarting, the LLM away.
+TRANSIENT = (LLMUnavailable, SQLAlchemyError, psycopg.Error, BrokerError, OSError)
+# A failed run is tried again after 2 s, 4 s, 8 s … but never later than the next sweep
+# would, so a run is not parked long after the LLM or the database is back.
+MAX_RETRIES = 6
+FIRST_BACKOFF_SECONDS = 2.0
 
 
 @worker_ready.connect  # type: ignore[untyped-decorator]
 def _embed_what_waits(sender: Any, **_kwargs: object) -> None:  # noqa: ANN401 (Celery is untyped: the worker's consumer)
     """A starting worker asks for one embedding run: documents stored while the queue was
-    down (or while no worker ran) get embedded without anyone adding another."""
+    down (or while no worker ran) get embedded without waiting for the sweep."""
+    _queue_run(sender.app)
+
+
+def _queue_run(app: Any) -> None:  # noqa: ANN401 (Celery is untyped: its app)
     try:
-        sender.app.send_task(service.EMBED_TASK)
-    except Exception as exc:  # noqa: BLE001 (the broker went away again; the next document will do it)
-        log.warning("documents_sweep_not_sent", reason=first_line(exc))
+        app.send_task(service.EMBED_TASK)
+    except Exception as exc:  # noqa: BLE001 (the broker went away again; the sweep will do it)
+        log.warning("documents_run_not_queued", reason=first_line(exc))
 
 
 @shared_task(name=service.EMBED_TASK, bind=True, max_retries=MAX_RETRIES)  # type: ignore[untyped-decorator]
-def embed_documents(self: Any) -> dict[str, int]:  # noqa: ANN401 (Celery is untyped: the bound task)
-    """Embed every pending document with the embedding model in force."""
+def embed_documents(self: Any, *, periodic: bool = False) -> dict[str, int]:  # noqa: ANN401 (Celery is untyped: the bound task)
+    """Embed the next batch of pending documents, and queue a run for the rest.
+
+    ``periodic``: sent by the beat; its retry is the next sweep, so it is not retried.
+    """
     settings: Settings = self.app.conf.hearth_settings
+    retries: int = self.request.retries
     try:
-        embedded = asyncio.run(_embed_pending(settings, self.app.conf.hearth_database_url))
-    except LLMUnavailable as exc:
-        countdown = min(MAX_BACKOFF_SECONDS, 10 * 2**self.request.retries)
-        log.info("documents_embedding_retry", in_seconds=countdown, reason=exc.message)
-        # After the last retry the task fails with the reason; the documents stay pending
-        # and the next document added (or a worker restart) takes them up again.
-        raise self.retry(exc=exc, countdown=countdown) from None
-    return {"embedded": embedded}
+        outcome = asyncio.run(
+            _embed_next_batch(
+                settings, self.app.conf.hearth_database_url, probe=periodic or retries > 0
+            )
+        )
+    except TRANSIENT as exc:
+        reason = _reason(exc)
+        if periodic or retries >= MAX_RETRIES:
+            # The documents stay pending (an LLM failure recorded on them); the sweep
+            # tries again every EMBEDDING_SWEEP_SECONDS.
+            log.info("documents_embedding_left_to_sweep", reason=reason)
+            return {"embedded": 0}
+        countdown = min(settings.embedding_sweep_seconds, FIRST_BACKOFF_SECONDS * 2**retries)
+        log.info("documents_embedding_retry", in_seconds=countdown, reason=reason)
+        raise self.retry(countdown=countdown) from None
+    if outcome.more:
+        _queue_run(self.app)
+    return {"embedded": outcome.embedded, "busy": int(outcome.busy)}
 
 
-async def _embed_pending(settings: Settings, database_url: str) -> int:
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, LLMUnavailable):
+        return exc.message
+    return db_engine.error_reason(exc)
+
+
+async def _embed_next_batch(
+    settings: Settings, database_url: str, *, probe: bool
+) -> service.BatchOutcome:
     import httpx
 
     engine = db_engine.create_engine(database_url)
@@ -70,6 +109,6 @@ async def _embed_pending(settings: Settings, database_url: str) -> int:
             provider = LLMProvider(lambda: client, settings.bound_llm_api_key())
             llm = provider.adapter(LLMChoice.of(values))
             model = values["embedding_model"].value
-            return await service.embed_pending(engine, _vector_support, llm, model)
+            return await service.embed_next_batch(engine, _vector_support, llm, model, probe=probe)
     finally:
         await engine.dispose()

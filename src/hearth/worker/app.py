@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from celery import Celery
+from kombu.entity import Queue
 
 from hearth.config.settings import Settings
 
 # Results are kept a day, then Redis (or the database) forgets them.
 RESULT_EXPIRES = timedelta(hours=24)
+# Task modules and task names are written here as text, so the worker imports no concern.
 TASK_MODULES = ["hearth.worker.tasks", "hearth.documents.tasks"]
+EMBED_TASK = "hearth.embed_documents"
+# Embedding runs have a queue of their own. A worker takes from its queues in turn, so a
+# backlog of embedding runs delays another task by one run (one call to the model) at most.
+DEFAULT_QUEUE = "celery"
+EMBEDDING_QUEUE = "embedding"
 
 
 def queue_urls(settings: Settings, database_url: str) -> tuple[str, str]:
@@ -20,6 +28,22 @@ def queue_urls(settings: Settings, database_url: str) -> tuple[str, str]:
         return settings.redis_url, settings.redis_url
     # postgresql+psycopg:// serves SQLAlchemy's sync side as well as its async one.
     return f"sqla+{database_url}", f"db+{database_url}"
+
+
+def periodic_tasks(settings: Settings) -> dict[str, dict[str, Any]]:
+    """The beat's schedule. The embedding sweep queues a run that embeds what is pending,
+    if anything is and no other run is at it: documents whose run was lost (a broker down
+    when they were added, a run that failed past its retries) wait one period at most. A
+    sweep not taken within its period expires, so they do not pile up behind a long task."""
+    period = settings.embedding_sweep_seconds
+    return {
+        "embedding-sweep": {
+            "task": EMBED_TASK,
+            "schedule": period,
+            "kwargs": {"periodic": True},
+            "options": {"expires": period},
+        }
+    }
 
 
 def create_celery(settings: Settings, database_url: str) -> Celery:
@@ -52,6 +76,14 @@ def create_celery(settings: Settings, database_url: str) -> Celery:
             "interval_max": 0.5,
         },
         timezone="UTC",
+        task_default_queue=DEFAULT_QUEUE,
+        task_queues=[Queue(name) for name in (DEFAULT_QUEUE, EMBEDDING_QUEUE)],  # type: ignore[no-untyped-call]
+        task_routes={EMBED_TASK: {"queue": EMBEDDING_QUEUE}},
+        # Every worker runs a beat (`hearth worker` starts it), kept in memory: no schedule
+        # file to write, and nothing to elect. Each periodic task is a sweep that is safe to
+        # run twice, so several workers sending it is harmless.
+        beat_scheduler="celery.beat:Scheduler",
+        beat_schedule=periodic_tasks(settings),
     )
     if settings.redis_url:
         visibility = settings.task_visibility_timeout_seconds
