@@ -1,0 +1,184 @@
+"""Faults of the dependencies a request needs: every route answers 503 with a reason (and
+``Retry-After``) while the database is down, never a 500; a broker that hangs never turns a
+"nothing was queued" into a task that runs; a known-down LLM is refused fast."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import text
+
+from hearth.app.factory import create_app
+from hearth.config.settings import Settings
+from hearth.db.engine import create_engine
+from tests.support.app import served
+from tests.support.postgres import OwnedPostgres
+from tests.support.process import TEST_SECRET_KEY
+from tests.support.services import REDIS_URL, free_port
+from tests.support.tokens import bearer, insert_token
+
+PASSWORD = "operator-password-for-faults"
+# What the database-down test asks of each route: (method, path template) -> the request's
+# keyword arguments. A route missing here fails the test: a new route must be added.
+_REQUESTS: dict[tuple[str, str], dict[str, Any]] = {
+    ("POST", "/login"): {"json": {"password": PASSWORD}},
+    ("POST", "/logout"): {"json": {}},
+    ("GET", "/config"): {},
+    ("POST", "/config"): {"json": {"llm_model": "phi4"}},
+    ("POST", "/config/test/{service}"): {"json": {}},
+    ("GET", "/activity"): {},
+    ("GET", "/tokens"): {},
+    ("POST", "/tokens"): {"json": {"name": "fault", "scopes": ["read"]}},
+    ("POST", "/tokens/revoke"): {"json": {"name": "fault"}},
+    ("POST", "/tasks/ping"): {},
+    ("GET", "/tasks/{task_id}"): {},
+    ("POST", "/documents"): {"json": {"text": "written while the database is down"}},
+    ("POST", "/documents/batch"): {"json": {"documents": [{"text": "also down"}]}},
+    ("GET", "/documents/search"): {"params": {"q": "anything"}},
+    ("GET", "/documents/{document_id}"): {},
+}
+_PATH_VALUES = {"service": "db", "task_id": str(uuid.uuid4()), "document_id": "1"}
+# Routes the operator can use without the database, and why; they must not answer 5xx.
+_NO_DATABASE = {
+    ("GET", "/login"),  # the form and its CSRF token live in the session cookie
+    ("POST", "/logout"),  # ends the session here at once, in the database once it is back
+    ("POST", "/config/test/{service}"),  # tests a connection; the db test says it is down
+    ("POST", "/tasks/ping"),  # the task goes to Redis, the broker here
+    ("GET", "/tasks/{task_id}"),  # task states are kept by Redis
+}
+_DATA_ROUTES = re.compile(r"/(documents|tasks|config|tokens|activity|login|logout)(/|$)")
+
+
+def _operations(app: FastAPI) -> list[tuple[str, str]]:
+    """Every (method, path template) of the app's data routes, from its OpenAPI schema;
+    the logout last, since it ends the operator's session."""
+    found = [
+        (method.upper(), path)
+        for path, operations in app.openapi()["paths"].items()
+        if _DATA_ROUTES.match(path)
+        for method in operations
+    ]
+    return sorted(found, key=lambda operation: operation == ("POST", "/logout"))
+
+
+def _add_routes_using_the_driver(app: FastAPI, url: str) -> None:
+    """Two routes of the test's own that reach the database without a unit of work: through
+    an engine of their own, and through psycopg alone."""
+
+    async def through_sqlalchemy() -> None:
+        engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+        try:
+            async with engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+        finally:
+            await engine.dispose()
+
+    async def through_psycopg() -> None:
+        connection = await psycopg.AsyncConnection.connect(url, connect_timeout=3)
+        await connection.close()
+
+    app.add_api_route("/probe/sqlalchemy", through_sqlalchemy)
+    app.add_api_route("/probe/psycopg", through_psycopg)
+
+
+@asynccontextmanager
+async def _client(app: FastAPI, headers: dict[str, str]) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://hearth.test", headers=headers
+    ) as client:
+        yield client
+
+
+async def _ask(client: httpx.AsyncClient, method: str, path: str) -> httpx.Response:
+    url = path.format(**_PATH_VALUES)
+    return await client.request(method, url, **_REQUESTS.get((method, path), {}))
+
+
+def _refusal(response: httpx.Response) -> str | None:
+    """What is wrong with ``response`` as the answer of a route whose database is down."""
+    if response.status_code != 503:
+        return f"answered {response.status_code}: {response.text[:300]}"
+    body = response.json()
+    if body.get("error") != "unavailable" or "database" not in body.get("detail", ""):
+        return f"a 503 without the reason: {body}"
+    if not response.headers.get("retry-after", "").isdigit():
+        return f"a 503 without Retry-After: {dict(response.headers)}"
+    return None
+
+
+async def _wrong_answers(
+    operator: httpx.AsyncClient, program: httpx.AsyncClient, operations: list[tuple[str, str]]
+) -> dict[str, str]:
+    """What each route answered that it should not have, with the database down."""
+    wrong: dict[str, str] = {}
+    # Failures outside a unit of work are mapped too, once, for every route.
+    for path in ("/probe/sqlalchemy", "/probe/psycopg"):
+        if problem := _refusal(await operator.get(path)):
+            wrong[path] = problem
+    page = await operator.get("/config", headers={"Accept": "text/html"})
+    if page.status_code != 503 or "retry-after" not in page.headers:
+        wrong["the /config page"] = f"answered {page.status_code} {dict(page.headers)}"
+    for method, path in operations:
+        answer = await _ask(operator, method, path)
+        if (method, path) in _NO_DATABASE:
+            if answer.status_code >= 500:
+                wrong[f"operator {method} {path}"] = f"answered {answer.status_code}"
+        elif problem := _refusal(answer):
+            wrong[f"operator {method} {path}"] = problem
+    # A token is looked up in the database: every route it opens needs it.
+    for method, path in operations:
+        if path.startswith(("/documents", "/tasks")) and (
+            problem := _refusal(await _ask(program, method, path))
+        ):
+            wrong[f"token {method} {path}"] = problem
+    return wrong
+
+
+@pytest.mark.embedded_postgres
+@pytest.mark.redis
+async def test_every_data_route_answers_503_with_a_reason_while_the_database_is_down(
+    tmp_path: Path,
+) -> None:
+    postgres = OwnedPostgres(tmp_path / "pg", free_port()).init()
+    postgres.start()
+    settings = Settings(
+        _env_file=None,
+        secret_key=TEST_SECRET_KEY,
+        database_url=postgres.url,
+        redis_url=REDIS_URL,
+        admin_password=PASSWORD,
+        health_cache_seconds=0,
+        db_connect_attempts=1,
+    )
+    app = create_app(settings)
+    _add_routes_using_the_driver(app, postgres.url)
+    try:
+        async with served(app) as operator:
+            csrf = (await operator.get("/login")).json()["csrf_token"]
+            login = await operator.post(
+                "/login", json={"password": PASSWORD}, headers={"X-CSRF-Token": csrf}
+            )
+            assert login.status_code == 200, login.text
+            operator.headers["X-CSRF-Token"] = login.json()["csrf_token"]
+            token = insert_token(postgres.url, ("read", "write"))
+            operations = _operations(app)
+            assert set(operations) - _NO_DATABASE - {("GET", "/login")} <= set(_REQUESTS)
+            postgres.stop()
+
+            async with _client(app, bearer(token)) as program:
+                wrong = await _wrong_answers(operator, program, operations)
+            assert not wrong, "\n".join(f"{route}: {why}" for route, why in wrong.items())
+            assert ("POST", "/documents") in operations  # the enumeration found the routes
+    finally:
+        if postgres.running():
+            postgres.stop()
