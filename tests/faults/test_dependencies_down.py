@@ -5,15 +5,20 @@
 from __future__ import annotations
 
 import re
+import signal
+import threading
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 import psycopg
 import pytest
+import redis
 from fastapi import FastAPI
 from sqlalchemy import text
 
@@ -22,9 +27,10 @@ from hearth.config.settings import Settings
 from hearth.db.engine import create_engine
 from tests.support.app import served
 from tests.support.postgres import OwnedPostgres
-from tests.support.process import TEST_SECRET_KEY
+from tests.support.process import TEST_SECRET_KEY, HearthServer, clean_environment, hearth_server
 from tests.support.services import REDIS_URL, free_port
 from tests.support.tokens import bearer, insert_token
+from tests.support.worker import OwnedRedis, hearth_worker
 
 PASSWORD = "operator-password-for-faults"
 # What the database-down test asks of each route: (method, path template) -> the request's
@@ -182,3 +188,93 @@ async def test_every_data_route_answers_503_with_a_reason_while_the_database_is_
     finally:
         if postgres.running():
             postgres.stop()
+
+
+# --- a broker that hangs ------------------------------------------------------------------
+
+
+@dataclass
+class _Answers:
+    """What ``POST /tasks/ping`` answered under load: the ids accepted, the 503s' details."""
+
+    accepted: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+    other: list[str] = field(default_factory=list)
+
+
+def _ping_load(server: HearthServer, answers: _Answers, stop: threading.Event) -> None:
+    with httpx.Client(base_url=server.url, headers=server.headers, timeout=60) as client:
+        while not stop.is_set():
+            response = client.post("/tasks/ping")
+            if response.status_code == 202:
+                answers.accepted.append(response.json()["id"])
+            elif response.status_code == 503:
+                answers.refused.append(response.json()["detail"])
+            else:
+                answers.other.append(f"{response.status_code} {response.text[:200]}")
+
+
+def _wait(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} within {timeout:g} s")
+        time.sleep(0.1)
+
+
+@pytest.mark.worker
+@pytest.mark.timeout(180)
+def test_a_hung_broker_never_runs_a_task_it_refused(tmp_path: Path, database_url: str) -> None:
+    """Redis SIGSTOPped under ``POST /tasks/ping`` load, then resumed: each 202 runs, each 503
+    (found by the task id the server logged) never does, and each 503 says why plainly."""
+    broker = OwnedRedis(free_port(), tmp_path / "redis")
+    broker.start()
+    env = clean_environment(DATABASE_URL=database_url, REDIS_URL=broker.url)
+    answers = _Answers()
+    stop = threading.Event()
+    try:
+        with hearth_server(env, tmp_path, free_port()) as server:
+            server.headers = bearer(insert_token(database_url, ("read", "write")))
+            server.wait_until("/readyz", 200)
+            load = [
+                threading.Thread(target=_ping_load, args=(server, answers, stop)) for _ in range(4)
+            ]
+            for thread in load:
+                thread.start()
+            try:
+                _wait(lambda: len(answers.accepted) >= 20, 30, "no 20 pings accepted")
+                assert broker.process is not None
+                broker.process.send_signal(signal.SIGSTOP)
+                stopped_at = time.monotonic()
+                _wait(lambda: time.monotonic() - stopped_at > 8, 30, "no 8 s")
+                broker.process.send_signal(signal.SIGCONT)
+                resumed = len(answers.accepted)
+                _wait(lambda: len(answers.accepted) >= resumed + 20, 30, "no pings after")
+            finally:
+                stop.set()
+                for thread in load:
+                    thread.join(timeout=60)
+            failed = {line["task_id"] for line in server.events("task_send_failed")}
+
+        assert not answers.other
+        assert answers.refused, "the hang refused nothing: it was not felt"
+        assert len(failed) == len(answers.refused)
+        for detail in answers.refused:
+            assert "nothing was queued" in detail
+            assert "the broker did not answer within" in detail, detail
+        client = redis.Redis.from_url(broker.url)
+        with hearth_worker(env, tmp_path, concurrency=2):
+            _wait(
+                lambda: (
+                    client.llen("celery") == 0
+                    and all(client.exists(f"celery-task-meta-{id_}") for id_ in answers.accepted)
+                ),
+                60,
+                "not every accepted task ran",
+            )
+        ran = [id_ for id_ in failed if client.exists(f"celery-task-meta-{id_}")]
+        assert not ran, f"{len(ran)} of {len(failed)} tasks answered 503 ran"
+    finally:
+        if broker.process is not None:
+            broker.process.send_signal(signal.SIGCONT)
+        broker.stop()
