@@ -9,7 +9,7 @@ import signal
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +26,7 @@ from hearth.app.factory import create_app
 from hearth.config.settings import Settings
 from hearth.db.engine import create_engine
 from tests.support.app import served
+from tests.support.fake_llm import fake_llm
 from tests.support.postgres import OwnedPostgres
 from tests.support.process import TEST_SECRET_KEY, HearthServer, clean_environment, hearth_server
 from tests.support.services import REDIS_URL, free_port
@@ -62,6 +63,17 @@ _NO_DATABASE = {
     ("GET", "/tasks/{task_id}"),  # task states are kept by Redis
 }
 _DATA_ROUTES = re.compile(r"/(documents|tasks|config|tokens|activity|login|logout)(/|$)")
+
+
+@pytest.fixture(scope="module")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OwnedPostgres]:
+    """A PostgreSQL with pgvector of this module's own, running; a test that stops it
+    starts it again."""
+    server = OwnedPostgres(tmp_path_factory.mktemp("postgres"), free_port()).init()
+    server.start()
+    yield server
+    if server.running():
+        server.stop()
 
 
 def _operations(app: FastAPI) -> list[tuple[str, str]]:
@@ -153,10 +165,8 @@ async def _wrong_answers(
 @pytest.mark.embedded_postgres
 @pytest.mark.redis
 async def test_every_data_route_answers_503_with_a_reason_while_the_database_is_down(
-    tmp_path: Path,
+    postgres: OwnedPostgres,
 ) -> None:
-    postgres = OwnedPostgres(tmp_path / "pg", free_port()).init()
-    postgres.start()
     settings = Settings(
         _env_file=None,
         secret_key=TEST_SECRET_KEY,
@@ -186,8 +196,8 @@ async def test_every_data_route_answers_503_with_a_reason_while_the_database_is_
             assert not wrong, "\n".join(f"{route}: {why}" for route, why in wrong.items())
             assert ("POST", "/documents") in operations  # the enumeration found the routes
     finally:
-        if postgres.running():
-            postgres.stop()
+        if not postgres.running():
+            postgres.start()
 
 
 # --- a broker that hangs ------------------------------------------------------------------
@@ -278,3 +288,42 @@ def test_a_hung_broker_never_runs_a_task_it_refused(tmp_path: Path, database_url
         if broker.process is not None:
             broker.process.send_signal(signal.SIGCONT)
         broker.stop()
+
+
+# --- an LLM that hangs --------------------------------------------------------------------
+
+
+@pytest.mark.embedded_postgres
+def test_search_is_refused_fast_while_the_llm_hangs_and_works_once_it_answers(
+    tmp_path: Path, postgres: OwnedPostgres
+) -> None:
+    """Once the ``llm`` check has found the server silent, search answers 503 at once (not
+    after the embedding call's minute); once the server answers again, search works again
+    without a restart, and without anyone asking /health in between."""
+    with fake_llm() as llm:
+        env = clean_environment(
+            DATABASE_URL=postgres.url, REDIS_URL=REDIS_URL, LLM_ENDPOINT=llm.url
+        )
+        with hearth_server(env, tmp_path, free_port()) as server:
+            server.wait_until("/readyz", 200)  # migrated by then
+            server.headers = bearer(insert_token(postgres.url, ("read",)))
+            assert server.get("/documents/search?q=hearth").status_code == 200
+
+            llm.mode, llm.delay = "slow", 600.0  # accepts, never answers within the test
+            server.wait_for_check("llm", "unreachable", timeout=30)
+            started = time.monotonic()
+            refused = httpx.get(
+                f"{server.url}/documents/search?q=hearth", headers=server.headers, timeout=20
+            )
+            assert refused.status_code == 503, refused.text
+            assert time.monotonic() - started < 10  # the call's own timeout is 60 s
+            assert "does not answer" in refused.json()["detail"]
+            assert refused.headers["retry-after"].isdigit()
+
+            llm.mode = "ok"
+            _wait(
+                lambda: server.get("/documents/search?q=hearth").status_code == 200,
+                30,
+                "search never came back",
+            )
+            assert server.events("llm_circuit_closed")
