@@ -327,3 +327,83 @@ def test_search_is_refused_fast_while_the_llm_hangs_and_works_once_it_answers(
                 "search never came back",
             )
             assert server.events("llm_circuit_closed")
+
+
+def _operator(server: HearthServer) -> httpx.Client:
+    """A client logged in as the operator (whose session outlives a database outage), sending
+    its CSRF token."""
+    client = httpx.Client(base_url=server.url, timeout=60)
+    csrf = client.get("/login").json()["csrf_token"]
+    login = client.post("/login", json={"password": PASSWORD}, headers={"X-CSRF-Token": csrf})
+    assert login.status_code == 200, login.text
+    client.headers["X-CSRF-Token"] = login.json()["csrf_token"]
+    return client
+
+
+def _load_as(client: httpx.Client, answers: _Answers, stop: threading.Event) -> None:
+    # Paced: the embedded broker's worker runs about one task a second.
+    while not stop.wait(0.2):
+        response = client.post("/tasks/ping")
+        if response.status_code == 202:
+            answers.accepted.append(response.json()["id"])
+        elif response.status_code == 503:
+            answers.refused.append(response.json()["detail"])
+        else:
+            answers.other.append(f"{response.status_code} {response.text[:200]}")
+
+
+@pytest.mark.embedded_postgres
+@pytest.mark.worker
+@pytest.mark.timeout(180)
+def test_the_embedded_broker_down_never_runs_a_task_it_refused(
+    tmp_path: Path, postgres: OwnedPostgres
+) -> None:
+    """No Redis: the broker is PostgreSQL (kombu's SQLAlchemy transport). PostgreSQL stopped
+    under the operator's ``POST /tasks/ping`` load, then started: each 202 runs, each 503
+    never does."""
+    env = clean_environment(DATABASE_URL=postgres.url, ADMIN_PASSWORD=PASSWORD)
+    answers = _Answers()
+    stop = threading.Event()
+    try:
+        with hearth_server(env, tmp_path, free_port()) as server:
+            server.wait_until("/readyz", 200)
+            clients = [_operator(server) for _ in range(2)]
+            load = [
+                threading.Thread(target=_load_as, args=(client, answers, stop))
+                for client in clients
+            ]
+            for thread in load:
+                thread.start()
+            try:
+                _wait(lambda: len(answers.accepted) >= 5, 30, "no 5 pings accepted")
+                postgres.stop()
+                _wait(lambda: len(answers.refused) >= 3, 30, "no 3 pings refused")
+                postgres.start()
+                resumed = len(answers.accepted)
+                _wait(lambda: len(answers.accepted) >= resumed + 5, 30, "no pings after")
+            finally:
+                stop.set()
+                for thread in load:
+                    thread.join(timeout=60)
+                for client in clients:
+                    client.close()
+            failed = {line["task_id"] for line in server.events("task_send_failed")}
+    finally:
+        if not postgres.running():
+            postgres.start()
+
+    assert not answers.other
+    assert len(failed) == len(answers.refused)
+    assert all("nothing was queued" in detail for detail in answers.refused), answers.refused
+    with hearth_worker(env, tmp_path), psycopg.connect(postgres.url) as connection:
+
+        def done() -> set[str]:
+            rows = connection.execute(
+                "SELECT task_id FROM celery_taskmeta WHERE status = 'SUCCESS'"
+            ).fetchall()
+            connection.commit()
+            return {row[0] for row in rows}
+
+        _wait(lambda: set(answers.accepted) <= done(), 90, "not every accepted task ran")
+        ran = failed & done()
+    assert not ran, f"{len(ran)} of {len(failed)} tasks answered 503 ran"

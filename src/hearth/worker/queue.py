@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import redis
 import sqlalchemy
+import sqlalchemy.orm
 
 from hearth.errors import HearthError
 from hearth.kit.text import first_line, innermost
@@ -192,9 +193,23 @@ def _confirm_broker(channel: object) -> None:
         redis.Redis(connection_pool=pool).ping()
         return
     session = getattr(channel, "session", None)  # kombu's SQLAlchemy channel
-    if session is not None:
-        session.execute(sqlalchemy.text("SELECT 1"))
-        session.commit()
+    if isinstance(session, sqlalchemy.orm.Session):
+        try:
+            session.execute(sqlalchemy.text("SELECT 1"))
+            session.commit()
+        except Exception:
+            session.rollback()  # the channel's session serves the next send too
+            raise
+
+
+def _cause(exc: BaseException) -> BaseException:
+    """The innermost error of ``exc``'s chain that says something: libraries re-raise with
+    empty messages, or leave an unrelated error they handled as the context."""
+    chain: list[BaseException] = [exc]
+    while (inner := chain[-1].__cause__ or chain[-1].__context__) is not None:
+        chain.append(inner)
+    telling = [error for error in chain if str(error).strip() not in {"", "()", "None"}]
+    return telling[-1] if telling else innermost(exc)
 
 
 def _refused(exc: BaseException) -> bool:
@@ -205,7 +220,7 @@ def _refused(exc: BaseException) -> bool:
 
 def _reason(exc: BaseException) -> str:
     """The innermost error's message, one line, no password; a timeout says so plainly."""
-    cause = innermost(exc)
+    cause = _cause(exc)
     if isinstance(cause, redis.TimeoutError | TimeoutError):
         # The driver's own words are "timed out": say who did not answer, and since when.
         return f"the broker did not answer within {BROKER_SOCKET_TIMEOUT_SECONDS:g} s"
