@@ -13,6 +13,7 @@ from hearth.errors import HearthError
 from hearth.kit.bound import BoundSecret
 from hearth.kit.urls import origin
 from hearth.llm.adapter import ChatMessage, LLMAdapter, LLMUnavailable, UnconfiguredLLM
+from hearth.llm.circuit import Circuit
 from hearth.llm.ollama import OllamaAdapter
 from hearth.llm.openai import AZURE_API_VERSION, OpenAICompatibleAdapter
 from hearth.llm.provider import LLMChoice, LLMProvider
@@ -271,14 +272,17 @@ async def test_the_factory_builds_each_adapter(client: httpx.AsyncClient) -> Non
     )
     azure_url = "https://example.openai.azure.com/openai/deployments/gpt-4o?api-version=2025-01-01"
     azure = LLMProvider(lambda: client, bound_to(azure_url)).adapter(LLMChoice("openai", azure_url))
-    assert isinstance(ollama, OllamaAdapter)
-    assert isinstance(azure, OpenAICompatibleAdapter)
-    assert azure.deployment == "gpt-4o"
-    assert azure.models_url == "https://example.openai.azure.com/openai/models"
+    # Each behind the circuit that refuses calls while its check finds the server down.
+    assert isinstance(ollama, Circuit)
+    assert isinstance(ollama.adapter, OllamaAdapter)
+    assert isinstance(azure, Circuit)
+    assert isinstance(azure.adapter, OpenAICompatibleAdapter)
+    assert azure.adapter.deployment == "gpt-4o"
+    assert azure.adapter.models_url == "https://example.openai.azure.com/openai/models"
 
     def never_called() -> httpx.AsyncClient:
         raise AssertionError("no client is needed without an endpoint")
 
-    assert isinstance(
-        LLMProvider(never_called, None).adapter(LLMChoice("ollama", "")), UnconfiguredLLM
-    )
+    unconfigured = LLMProvider(never_called, None).adapter(LLMChoice("ollama", ""))
+    assert isinstance(unconfigured, Circuit)
+    assert isinstance(unconfigured.adapter, UnconfiguredLLM)

@@ -23,6 +23,7 @@ from hearth.auth.service import OperatorAuth
 from hearth.auth.sessions import OperatorSessionStore, password_fingerprint
 from hearth.config.router import router as config_router
 from hearth.config.settings import Settings
+from hearth.db.dependencies import answer_unavailable_database
 from hearth.documents.router import router as documents_router
 from hearth.errors import StartupError
 from hearth.health.dependencies import get_details
@@ -123,6 +124,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.liveness = Liveness()
     app.state.health_details = settings.health_details  # read by ``get_details``
     register_error_handlers(app)
+    answer_unavailable_database(app)
     set_page_context(app, _page_context)
     # Added first, so it runs inside the request context (last added runs outermost).
     app.add_middleware(

@@ -61,7 +61,7 @@ _CSRF_FIELD = "The session's CSRF token, unless sent as the X-CSRF-Token header.
         },
         required=False,
     ),
-    responses=error_responses(401, 403, 415, 429),
+    responses=error_responses(401, 403, 415, 429, 503),
 )
 async def login(request: Request, auth: AuthDep, audit: AuditDep) -> Response:
     """Check the operator password; on success start an operator session."""

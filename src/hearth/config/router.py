@@ -12,10 +12,10 @@ from hearth.access.caller import identify
 from hearth.audit import service as audit_service
 from hearth.audit.dependencies import AuditDep
 from hearth.auth.dependencies import AuthDep
-from hearth.config.dependencies import ConfigDep, RuntimeValuesDep
+from hearth.config.dependencies import ConfigDep
 from hearth.config.schemas import RuntimeSettings
 from hearth.config.service import ConfigService, InvalidSettings, RuntimeValues
-from hearth.db.dependencies import UnitOfWorkDep
+from hearth.db.dependencies import SessionDep, UnitOfWorkDep
 from hearth.errors import HearthError
 from hearth.health.dependencies import HealthDep
 from hearth.health.service import HealthService
@@ -75,17 +75,19 @@ async def _page(
     return await render(request, "config.html", context, status_code=status_code)
 
 
-@router.get("/config", dependencies=[OperatorDep], responses=error_responses(401))
+@router.get("/config", dependencies=[OperatorDep], responses=error_responses(401, 503))
 async def config_page(
     request: Request,
-    values: RuntimeValuesDep,
+    session: SessionDep,
     config: ConfigDep,
     health: HealthDep,
     auth: AuthDep,
 ) -> Response:
     """Every runtime value with its source (environment, database or default); keys set
     in the environment are read-only. ``llm_api_key`` says whether LLM_API_KEY goes to the
-    endpoint in force, and why (null: no key or no endpoint)."""
+    endpoint in force, and why (null: no key or no endpoint). 503 while the database is
+    down: the values stored there cannot be shown, and defaults shown instead would lie."""
+    values = await config.values_in_force(session)
     if wants_html(request):
         return await _page(request, health, auth, config, values)
     return JSONResponse(

@@ -3,14 +3,20 @@ uses, the only place a request's transaction is committed."""
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+import psycopg
+from fastapi import Depends, FastAPI, Request
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.responses import Response
 
-from hearth.db.unit import Sessions, UnitOfWork, unit_of_work
+from hearth.db.unit import Sessions, UnitOfWork, is_unavailable, unavailable, unit_of_work
 from hearth.db.vector import VectorSupport
+from hearth.errors import HearthError
 
 
 async def get_sessions(request: Request) -> Sessions | None:
@@ -49,3 +55,24 @@ async def get_vector_support(request: Request) -> VectorSupport:
 
 
 VectorSupportDep = Annotated[VectorSupport, Depends(get_vector_support)]
+
+
+def answer_unavailable_database(app: FastAPI) -> None:
+    """Map, once for every route, a database that cannot be reached to a 503 that says why
+    (with ``Retry-After``), wherever the failure surfaces: outside a unit of work too (a
+    session of its own, a pool that ran dry). Other database errors stay 500s: bugs.
+
+    Call after ``hearth.web.errors.register_error_handlers``: the answer is rendered by the
+    handler of ``HearthError`` (JSON for programs, the error page for browsers)."""
+    render = app.exception_handlers[HearthError]
+
+    async def database_unavailable(request: Request, exc: Exception) -> Response:
+        if not is_unavailable(exc):
+            raise exc  # a refused query is a bug, logged as a 500 by the request middleware
+        answer = render(request, unavailable(exc))
+        return await answer if inspect.isawaitable(answer) else answer
+
+    # DBAPIError covers SQLAlchemy's OperationalError and InterfaceError; psycopg's own
+    # class arrives bare from code that uses the driver without SQLAlchemy.
+    for kind in (DBAPIError, PoolTimeout, psycopg.OperationalError):
+        app.add_exception_handler(kind, database_unavailable)

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
+import psycopg
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -29,9 +30,16 @@ class DatabaseUnavailable(HearthError):
     status_code = 503
 
 
+def unavailable(exc: BaseException) -> DatabaseUnavailable:
+    """The 503 for a failure ``is_unavailable`` recognised, with the driver's reason."""
+    return DatabaseUnavailable(f"The database is unavailable: {error_reason(exc)}.")
+
+
 def is_unavailable(exc: BaseException) -> bool:
     """Whether ``exc`` says the database cannot be reached, as opposed to refusing a query."""
-    if isinstance(exc, OperationalError | InterfaceError | PoolTimeout | OSError):
+    if isinstance(
+        exc, OperationalError | InterfaceError | PoolTimeout | OSError | psycopg.OperationalError
+    ):
         return True
     return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
@@ -67,6 +75,6 @@ async def unit_of_work(sessions: Sessions | None) -> AsyncIterator[UnitOfWork]:
     except Exception as exc:
         if not is_unavailable(exc):
             raise
-        raise DatabaseUnavailable(f"The database is unavailable: {error_reason(exc)}.") from None
+        raise unavailable(exc) from None
     for action in unit.waiting:
         await action()

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from hearth.kit.bound import BoundSecret
 from hearth.llm.adapter import ChatMessage, LLMAdapter, LLMUnavailable, UnconfiguredLLM
+from hearth.llm.circuit import Circuit
 
 if TYPE_CHECKING:
     import httpx
@@ -40,12 +41,13 @@ class LLMProvider:
         self._client = client
         self._api_key = api_key or BoundSecret.absent("LLM_API_KEY")
         self._choice: LLMChoice | None = None
-        self._adapter: LLMAdapter = UnconfiguredLLM()
+        self._adapter: LLMAdapter = Circuit(UnconfiguredLLM())
 
     def adapter(self, choice: LLMChoice) -> LLMAdapter:
-        """The adapter for ``choice``; ``UnconfiguredLLM`` when no endpoint is set."""
+        """The adapter for ``choice`` (``UnconfiguredLLM`` when no endpoint is set), behind
+        a ``Circuit``: refused at once while its last check found the server unreachable."""
         if choice != self._choice:
-            self._adapter = self._build(choice)
+            self._adapter = Circuit(self._build(choice))
             self._choice = choice
         return self._adapter
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from http import HTTPStatus
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 from fastapi import FastAPI, Request
@@ -34,6 +34,11 @@ _CODES = {
 }
 # What ``error`` holds for a status missing from the table above.
 _OTHER = "error"
+# When a client should try again after a 503 that names no time of its own: about the time a
+# restarted database or broker needs, and a few health-check rounds (each at most 2 s).
+RETRY_AFTER_SECONDS = 5
+
+ResponseT = TypeVar("ResponseT", bound=Response)
 
 
 def _kinds(schema: dict[str, Any]) -> None:
@@ -72,7 +77,15 @@ def error_response(
     }
     if errors:
         body["errors"] = errors
-    return JSONResponse(body, status_code=status)
+    return _with_retry_after(JSONResponse(body, status_code=status))
+
+
+def _with_retry_after(response: ResponseT) -> ResponseT:
+    """A 503 means a dependency is down: it says when asking again is worth it (RFC 9110),
+    unless it named a time of its own."""
+    if response.status_code == HTTPStatus.SERVICE_UNAVAILABLE:
+        response.headers.setdefault("Retry-After", str(RETRY_AFTER_SECONDS))
+    return response
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -96,7 +109,7 @@ async def _respond(
     )
     if headers:
         response.headers.update(headers)
-    return response
+    return _with_retry_after(response)
 
 
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:

@@ -10,6 +10,7 @@ is a body, 422 where there are parameters) and puts Hearth's body in place of Fa
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI
@@ -32,13 +33,24 @@ DESCRIPTIONS = {
     415: "The body is neither a form (application/x-www-form-urlencoded) nor JSON.",
     422: "Invalid input: `errors` names each refused field and why.",
     429: "Too many attempts: try again after `Retry-After` seconds.",
-    503: "A service this route needs is down or missing; `detail` says which.",
+    503: "A service this route needs is down or missing; `detail` says which, `Retry-After`"
+    " when to ask again.",
+}
+_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Seconds to wait before asking again.",
+        "schema": {"type": "integer"},
+    }
 }
 
 
 def error_responses(*statuses: int) -> Responses:
     """For a route's ``responses=``: each of ``statuses``, answered with Hearth's error body."""
-    return {code: {"model": ErrorBody, "description": DESCRIPTIONS[code]} for code in statuses}
+    return {
+        code: {"model": ErrorBody, "description": DESCRIPTIONS[code]}
+        | ({"headers": _RETRY_AFTER} if code == HTTPStatus.SERVICE_UNAVAILABLE else {})
+        for code in statuses
+    }
 
 
 def form_or_json(

@@ -9,6 +9,7 @@ from celery import Celery
 from kombu.entity import Queue
 
 from hearth.config.settings import Settings
+from hearth.worker.queue import BROKER_SOCKET_TIMEOUT_SECONDS
 
 # Results are kept a day, then Redis (or the database) forgets them.
 RESULT_EXPIRES = timedelta(hours=24)
@@ -19,6 +20,10 @@ EMBED_TASK = "hearth.embed_documents"
 # backlog of embedding runs delays another task by one run (one call to the model) at most.
 DEFAULT_QUEUE = "celery"
 EMBEDDING_QUEUE = "embedding"
+# How long the broker's client waits for a connection; for an answer, see
+# BROKER_SOCKET_TIMEOUT_SECONDS. A worker's BRPOP is answered within a second (kombu's
+# brpop_timeout), so neither ever cuts off a broker that is merely idle.
+BROKER_CONNECT_TIMEOUT_SECONDS = 3.0
 
 
 def queue_urls(settings: Settings, database_url: str) -> tuple[str, str]:
@@ -68,7 +73,13 @@ def create_celery(settings: Settings, database_url: str) -> Celery:
         broker_connection_retry_on_startup=True,
         broker_connection_timeout=2,
         result_backend_transport_options={"retry_policy": {"timeout": 2.0}},
-        # A web request that enqueues must fail fast (503) when the broker is down.
+        # The result backend's client waits no longer than the broker's (Celery's default
+        # is 120 s): the web app subscribes to a task's result before publishing it.
+        redis_socket_timeout=BROKER_SOCKET_TIMEOUT_SECONDS,
+        redis_socket_connect_timeout=BROKER_CONNECT_TIMEOUT_SECONDS,
+        # The web app publishes without these retries (hearth.worker.queue: a retried
+        # publish that had reached the broker would queue the task twice); tasks sending
+        # tasks use them.
         task_publish_retry_policy={
             "max_retries": 2,
             "interval_start": 0,
@@ -93,10 +104,20 @@ def create_celery(settings: Settings, database_url: str) -> Celery:
             "visibility_timeout": visibility,
             "unacked_restore_interval": max(1, min(10, visibility // 3)),
             "unacked_restore_throttle": 1,
-            # A Redis behind a rebooted router may vanish without closing the connection:
-            # without these, a publish or a consumer could wait on a dead socket forever.
-            "socket_timeout": 10,
-            "socket_connect_timeout": 5,
+            # A Redis that hangs, or vanishes behind a rebooted router without closing the
+            # connection: without these, a publish or a consumer would wait forever. A web
+            # request that sends a task waits at most about this long for its 503.
+            "socket_timeout": BROKER_SOCKET_TIMEOUT_SECONDS,
+            "socket_connect_timeout": BROKER_CONNECT_TIMEOUT_SECONDS,
             "socket_keepalive": True,
         }
+    else:
+        # kombu's SQLAlchemy transport and Celery's database backend build engines of their
+        # own: a PostgreSQL that is down must fail a connection attempt, not hold it.
+        engine = {
+            "pool_pre_ping": True,
+            "connect_args": {"connect_timeout": int(BROKER_CONNECT_TIMEOUT_SECONDS)},
+        }
+        app.conf.broker_transport_options = engine
+        app.conf.database_engine_options = engine
     return app

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+import redis
+import sqlalchemy
+import sqlalchemy.orm
 
 from hearth.errors import HearthError
 from hearth.kit.text import first_line, innermost
@@ -19,7 +24,12 @@ if TYPE_CHECKING:
 
 log = get_logger(__name__)
 
-SEND_TIMEOUT_SECONDS = 5.0
+# How long the broker's client waits for an answer (``hearth.worker.app``, which imports
+# Celery, reads it from here): a send refused for a broker that hangs takes about this long.
+BROKER_SOCKET_TIMEOUT_SECONDS = 5.0
+# A state read that outlasts this is given up (its thread is left to end on its own: a read
+# changes nothing). Sends are never given up this way: see ``TaskQueue.send``.
+READ_TIMEOUT_SECONDS = 5.0
 
 
 class QueueUnavailable(HearthError):
@@ -62,6 +72,7 @@ class TaskQueue:
                     reason="no database",
                 )
             self._app = self._build()
+            _watch_publishing()
         return self._app
 
     def close(self) -> None:
@@ -84,14 +95,16 @@ class TaskQueue:
         unit.after_commit(send)
 
     async def send(self, task: PendingTask) -> None:
-        """Publish ``task``; ``QueueUnavailable`` (503) saying why when the broker is down."""
+        """Publish ``task``; ``QueueUnavailable`` (503) saying why when it was not queued.
+
+        The wait is bounded by the broker client's own timeouts (``create_celery``), and the
+        thread is always waited for: a send that gave up has not published behind the
+        caller's back. The one answer that cannot be known, a publish written to the broker
+        whose reply never came, counts as queued (the broker runs it once it answers) and is
+        logged ``task_send_unconfirmed``."""
         app = self.app
-
-        def publish() -> None:
-            app.send_task(task.name, args=task.args, kwargs=task.kwargs, task_id=task.id)
-
         try:
-            await asyncio.wait_for(asyncio.to_thread(publish), SEND_TIMEOUT_SECONDS)
+            unconfirmed = await asyncio.to_thread(_publish, app, task)
         except Exception as exc:  # noqa: BLE001 (any failure here means the broker is away)
             # Celery, kombu and redis-py raise many kinds of errors for one cause: the broker
             # (or the result backend) is not there. None of them may become a 500.
@@ -101,6 +114,11 @@ class TaskQueue:
                 f"The task queue is unavailable ({reason}); nothing was queued, try again later.",
                 reason=reason,
             ) from None
+        if unconfirmed is not None:
+            log.warning(
+                "task_send_unconfirmed", task=task.name, task_id=task.id, reason=unconfirmed
+            )
+            return
         log.info("task_sent", task=task.name, task_id=task.id)
 
     async def state(self, task_id: str) -> dict[str, Any]:
@@ -118,7 +136,7 @@ class TaskQueue:
             return {"id": task_id, "state": state, "result": value, "error": error}
 
         try:
-            return await asyncio.wait_for(asyncio.to_thread(read), SEND_TIMEOUT_SECONDS)
+            return await asyncio.wait_for(asyncio.to_thread(read), READ_TIMEOUT_SECONDS)
         except Exception as exc:  # noqa: BLE001 (as in send(): whatever the library, the backend is away)
             reason = _reason(exc)
             raise QueueUnavailable(
@@ -126,6 +144,85 @@ class TaskQueue:
             ) from None
 
 
+# The id of the task this thread is publishing, set by Celery's ``before_task_publish``
+# signal: an error after it may have reached the broker, an error before it cannot have.
+_publishing = threading.local()
+
+
+def _note_publishing(headers: dict[str, Any] | None = None, **_: object) -> None:
+    _publishing.task_id = (headers or {}).get("id")
+
+
+def _watch_publishing() -> None:
+    """Have Celery tell ``_publishing`` when a publish starts (once per process; Celery is
+    imported only once the web app sends its first task)."""
+    from celery.signals import before_task_publish
+
+    before_task_publish.connect(_note_publishing, weak=False, dispatch_uid=__name__)
+
+
+def _publish(app: Celery, task: PendingTask) -> str | None:
+    """Publish ``task`` once, without Celery's retries (a retry of a publish that did reach
+    the broker would queue it twice). None when the broker took it; the reason when the
+    publish was written but never confirmed. Raises when nothing can have been queued."""
+    _publishing.task_id = None
+    with app.producer_or_acquire() as producer:
+        _confirm_broker(producer.channel)
+        try:
+            app.send_task(
+                task.name,
+                args=task.args,
+                kwargs=task.kwargs,
+                task_id=task.id,
+                producer=producer,
+                retry=False,
+            )
+        except Exception as exc:
+            if _publishing.task_id != task.id or _refused(exc):
+                raise
+            return _reason(exc)
+    return None
+
+
+def _confirm_broker(channel: object) -> None:
+    """Ask the broker to answer, on the connection the publish will use next, before
+    anything of the task is written: a broker that hangs fails here, within its client's
+    timeout, and nothing is queued. The publish that follows can only be left unconfirmed
+    if the broker stops in the moment between the two."""
+    pool = getattr(channel, "pool", None)  # kombu's Redis channel: redis-py's pool
+    if isinstance(pool, redis.ConnectionPool):
+        redis.Redis(connection_pool=pool).ping()
+        return
+    session = getattr(channel, "session", None)  # kombu's SQLAlchemy channel
+    if isinstance(session, sqlalchemy.orm.Session):
+        try:
+            session.execute(sqlalchemy.text("SELECT 1"))
+            session.commit()
+        except Exception:
+            session.rollback()  # the channel's session serves the next send too
+            raise
+
+
+def _cause(exc: BaseException) -> BaseException:
+    """The innermost error of ``exc``'s chain that says something: libraries re-raise with
+    empty messages, or leave an unrelated error they handled as the context."""
+    chain: list[BaseException] = [exc]
+    while (inner := chain[-1].__cause__ or chain[-1].__context__) is not None:
+        chain.append(inner)
+    telling = [error for error in chain if str(error).strip() not in {"", "()", "None"}]
+    return telling[-1] if telling else innermost(exc)
+
+
+def _refused(exc: BaseException) -> bool:
+    """Whether the broker answered the publish with a refusal (out of memory, read-only):
+    then it has not queued the task."""
+    return isinstance(innermost(exc), redis.ResponseError)
+
+
 def _reason(exc: BaseException) -> str:
-    """The innermost error's message, one line, no password."""
-    return first_line(innermost(exc))
+    """The innermost error's message, one line, no password; a timeout says so plainly."""
+    cause = _cause(exc)
+    if isinstance(cause, redis.TimeoutError | TimeoutError):
+        # The driver's own words are "timed out": say who did not answer, and since when.
+        return f"the broker did not answer within {BROKER_SOCKET_TIMEOUT_SECONDS:g} s"
+    return first_line(cause)
