@@ -19,9 +19,10 @@ from tests.support.process import TEST_SECRET_KEY, clean_environment
 from tests.support.services import counting_listener, free_port
 
 
-async def test_health_reports_every_component(client_for: ClientFor) -> None:
+async def test_health_reports_every_component(client_for: ClientFor, fresh_database: str) -> None:
     with fake_ollama() as ollama:
-        async with client_for(llm_endpoint=ollama.url) as client:
+        # A database of its own: no worker has ever reported there.
+        async with client_for(llm_endpoint=ollama.url, database_url=fresh_database) as client:
             response = await client.get("/health")
     assert response.status_code == 200
     body = response.json()
@@ -36,8 +37,8 @@ async def test_health_reports_every_component(client_for: ClientFor) -> None:
     assert body["status"] == "degraded"
 
 
-async def test_healthz_is_flat(client_for: ClientFor) -> None:
-    async with client_for() as client:
+async def test_healthz_is_flat(client_for: ClientFor, fresh_database: str) -> None:
+    async with client_for(database_url=fresh_database) as client:  # no worker reports there
         response = await client.get("/healthz")
     assert response.status_code == 200
     assert response.json() == {
