@@ -217,6 +217,10 @@ def _serve(args: argparse.Namespace) -> int:
         return run(settings)
     finally:
         worker.stop()
+        if settings.embedded_database:
+            from hearth.db.embedded import EmbeddedPostgres
+
+            EmbeddedPostgres(settings.hearth_data_dir).stop_if_abandoned()
 
 
 def _worker(args: argparse.Namespace) -> int:

@@ -16,6 +16,7 @@ import psutil
 import psycopg
 import pytest
 
+from hearth.db.embedded import EmbeddedPostgres
 from hearth.db.migrate import HEAD_REVISION
 from tests.support import users
 from tests.support.process import HearthServer, clean_environment, hearth_server, run_hearth
@@ -116,6 +117,25 @@ def test_a_killed_server_does_not_leave_the_database_running_forever(
         [dropped] = server.events("embedded_postgres_stale_users_dropped")
         assert dropped["dead"] == [crashed.process.pid]
         assert server.stop() == 0
+    assert not _postgres_processes(pgdata)
+
+
+@pytest.mark.worker
+def test_a_server_stops_the_database_its_killed_worker_never_let_go(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    """A worker killed at its stop timeout keeps its name in the list of the database's
+    users; once its server is gone, nothing would stop the database. The process that
+    supervised the worker stops it when no live user remains."""
+    env = clean_environment(HEARTH_DATA_DIR=str(data_dir))
+    pgdata = data_dir / "postgres"
+    assert run_hearth("migrate", env=env, cwd=tmp_path).returncode == 0
+    with hearth_worker(env, tmp_path) as worker:
+        os.killpg(worker.process.pid, signal.SIGKILL)
+        worker.process.wait()
+    assert _postgres_processes(pgdata)  # held by a dead worker
+
+    EmbeddedPostgres(data_dir).stop_if_abandoned()
     assert not _postgres_processes(pgdata)
 
 

@@ -17,8 +17,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import subprocess
 import threading
+import time
 import warnings
 from concurrent.futures import Future
 from contextlib import suppress
@@ -198,6 +200,25 @@ class EmbeddedPostgres:
         if server is not None:
             server.cleanup()  # type: ignore[attr-defined]
             log.info("embedded_postgres_released", data_dir=str(self.pgdata))
+
+    def stop_if_abandoned(self, timeout: float = 30.0) -> None:
+        """Stop the server when no live Hearth process uses it any more: a worker killed at
+        its stop timeout never let go, and the server would outlive Hearth. For the process
+        that supervised the worker, after the worker is gone."""
+        self._forget_dead_users()
+        try:
+            users = json.loads((self.pgdata / ".handle_pids.json").read_text())
+            postmaster = int((self.pgdata / "postmaster.pid").read_text().splitlines()[0])
+        except (OSError, ValueError, IndexError):
+            return  # stopped already, or never started
+        if users or not _process_alive(postmaster):
+            return
+        with suppress(ProcessLookupError):
+            os.kill(postmaster, signal.SIGINT)  # PostgreSQL's fast shutdown
+        deadline = time.monotonic() + timeout
+        while _process_alive(postmaster) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        log.info("embedded_postgres_stopped_abandoned", data_dir=str(self.pgdata))
 
     def _forget_dead_users(self) -> None:
         """Drop processes that died without letting go (SIGKILL, OOM) from the wheel's list
