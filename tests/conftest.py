@@ -15,6 +15,7 @@ pytest_plugins = [
     "tests.support.mail",  # Dovecot, and a double of Google's token endpoint
     "tests.support.nginx",  # a real nginx as the reverse proxy: start_nginx
     "tests.support.tokens",  # API tokens on the suite's database: api_token
+    "tests.support.queues",  # the suite's Redis database for task queues: queue_redis
 ]
 
 # What a fixture needs, as markers: a test using it, directly or through other fixtures, gets
@@ -23,6 +24,7 @@ pytest_plugins = [
 FIXTURE_NEEDS: dict[str, tuple[str, ...]] = {
     "fresh_database": ("postgres",),
     "database_url": ("postgres",),  # and so engine, db_session
+    "queue_redis": ("redis",),
     "make_settings": ("postgres", "redis"),  # and so client_for: the app on both
     "browser": ("browser",),  # and so page
     "dovecot": ("mail",),

@@ -13,7 +13,7 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,16 +44,6 @@ WINDOW = HEARTBEAT_SECONDS * MISSED_BEATS  # a worker silent this long counts as
 # Generous, for a shared and noisy machine; the promise is about two windows (12 s here),
 # and what the sweep replaces is an hour (Redis) or never (PostgreSQL).
 REDELIVERY_DEADLINE = 60.0
-
-
-@pytest.fixture
-def queue_redis() -> Iterator[str]:
-    """The suite's Redis database for queues, emptied before and after the test."""
-    client = redis.Redis.from_url(REDIS_URL)
-    client.flushdb()
-    yield REDIS_URL
-    client.flushdb()
-    client.close()
 
 
 @pytest.fixture

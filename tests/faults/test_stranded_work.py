@@ -16,18 +16,16 @@ from pathlib import Path
 
 import psycopg
 import pytest
-import redis
 from celery import Celery
 
 from hearth.worker.run import STOP_BOUND_SECONDS
 from tests.support.fake_llm import FakeLLM, fake_llm
 from tests.support.postgres import OwnedPostgres
 from tests.support.process import HEARTH, clean_environment, run_hearth
-from tests.support.services import REDIS_URL, free_port
+from tests.support.services import free_port
 from tests.support.worker import WorkerProcess, hearth_worker
 
 pytestmark = [pytest.mark.embedded_postgres, pytest.mark.worker]
-FIXTURE_NEEDS = {"queue_redis": ("redis",)}
 
 SWEEP_SECONDS = "2"
 
@@ -43,16 +41,6 @@ def postgres() -> Iterator[OwnedPostgres]:
         yield server
         if server.running():
             server.stop()
-
-
-@pytest.fixture
-def queue_redis() -> Iterator[str]:
-    """The suite's Redis database for queues, emptied before and after each test."""
-    client = redis.Redis.from_url(REDIS_URL)
-    client.flushdb()
-    yield REDIS_URL
-    client.flushdb()
-    client.close()
 
 
 def new_database(postgres: OwnedPostgres, cwd: Path, *, migrated: bool = True) -> str:

@@ -7,7 +7,7 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,17 +27,6 @@ from tests.support.tokens import bearer
 from tests.support.worker import OwnedRedis, hearth_worker
 
 pytestmark = pytest.mark.worker
-FIXTURE_NEEDS = {"queue_redis": ("redis",)}
-
-
-@pytest.fixture
-def queue_redis() -> Iterator[str]:
-    """The suite's Redis database for queues, emptied before and after each test."""
-    client = redis.Redis.from_url(REDIS_URL)
-    client.flushdb()
-    yield REDIS_URL
-    client.flushdb()
-    client.close()
 
 
 def worker_env(database_url: str, redis_url: str, **extra: str) -> dict[str, str]:
