@@ -8,7 +8,7 @@ UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 RUN := $(UV) run --locked --no-sync
 
 .DEFAULT_GOAL := help
-.PHONY: help run test pytest test-fast browser mail-server reverse-proxy validators screenshots lint fmt typecheck migrate check docs requirements bench clean
+.PHONY: help run test pytest test-fast browser mail-server reverse-proxy validators screenshots lint fmt typecheck migrate check docs requirements bench soak clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -89,6 +89,9 @@ bench: .venv/.synced ## measure start-up, memory, /health and task throughput, t
 	$(RUN) python -m bench.server
 	$(RUN) python -m bench.logs
 	$(RUN) python -m bench.tasks
+
+soak: .venv/.synced ## hold a steady mixed load for SOAK_MINUTES (30) and report each process's memory slope
+	$(RUN) python -m bench.soak
 
 clean: ## remove the virtual environments and caches (keeps .env and data/)
 	rm -rf .venv .tools .pytest_cache .mypy_cache .ruff_cache

@@ -38,6 +38,15 @@ def test_throttle_counts_attempts_per_client() -> None:
     assert throttle.admit("10.0.0.1") == 0
 
 
+def test_throttle_forgets_clients_whose_failures_have_left_the_window() -> None:
+    """Many clients that failed once and went away: the table stays bounded (it kept every
+    one of them, for as long as the process ran)."""
+    throttle = LoginThrottle(limit=3, window=0)  # every failure leaves the window at once
+    for n in range(5000):
+        assert throttle.admit(f"10.0.{n // 256}.{n % 256}") == 0
+    assert len(throttle._failures) <= 1024
+
+
 async def _token(client: httpx.AsyncClient) -> str:
     token: str = (await client.get("/login")).json()["csrf_token"]
     return token

@@ -222,7 +222,7 @@ def _celery_builder(settings: Settings, database_url: str | None) -> Callable[[]
     def build() -> Celery:
         from hearth.worker.app import create_celery
 
-        return create_celery(settings, database_url)
+        return create_celery(settings, database_url, waits=False)
 
     return build
 

@@ -10,6 +10,8 @@ from collections import deque
 
 # scrypt at n=2**14, r=8: about 50 ms and 16 MB per attempt, a real cost to a guesser.
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
+# Clients the login brake remembers before it first forgets those gone quiet.
+_SWEEP_AT = 1024
 
 
 class PasswordVerifier:
@@ -50,9 +52,12 @@ class LoginThrottle:
         self.limit = limit
         self.window = window
         self._failures: dict[str, deque[float]] = {}
+        self._sweep_at = _SWEEP_AT
 
     def admit(self, client: str) -> int:
         """0 and the attempt is counted, or the seconds until ``client`` may try again."""
+        if len(self._failures) >= self._sweep_at:
+            self._forget_quiet_clients()
         attempts = self._recent(client)
         if len(attempts) >= self.limit:
             return max(1, int(attempts[0] + self.window - time.monotonic()) + 1)
@@ -62,6 +67,19 @@ class LoginThrottle:
     def succeeded(self, client: str) -> None:
         """Forget ``client``'s attempts: the password was right."""
         self._failures.pop(client, None)
+
+    def _forget_quiet_clients(self) -> None:
+        """Forget the clients whose last failure has left the window; sweep again once the
+        table has doubled. Each admit costs O(1) on average, and the table holds at most
+        twice the clients that failed within the window (whom each guess's scrypt check
+        slows down): a client that failed and went away is not kept for ever."""
+        horizon = time.monotonic() - self.window
+        self._failures = {
+            client: failures
+            for client, failures in self._failures.items()
+            if failures and failures[-1] >= horizon
+        }
+        self._sweep_at = max(_SWEEP_AT, 2 * len(self._failures))
 
     def _recent(self, client: str) -> deque[float]:
         failures = self._failures.setdefault(client, deque())

@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from celery import Celery
+from celery.backends.redis import RedisBackend
 from kombu.entity import Queue
 
 from hearth.config.settings import Settings
@@ -51,12 +52,31 @@ def periodic_tasks(settings: Settings) -> dict[str, dict[str, Any]]:
     }
 
 
-def create_celery(settings: Settings, database_url: str) -> Celery:
+class SendingRedisBackend(RedisBackend):  # type: ignore[misc]  # Celery is untyped
+    """Redis results for a Celery that sends tasks and reads their state by id, never waits
+    on them: the web app (``hearth.worker.queue``). Celery's Redis backend subscribes to each
+    sent task's result channel, for a ``.get()`` that never comes; redis-py then keeps every
+    channel name, and Redis every unread subscribe reply, for as long as the process runs
+    (one entry per task sent: the web app's memory grew with its traffic)."""
+
+    def __init__(self, app: Celery, url: str | None = None, **options: object) -> None:
+        # Set as ``backend_cls``, Celery gives the class no URL: it is the configured one.
+        super().__init__(app=app, url=url or app.conf.result_backend, **options)
+
+    def on_task_call(self, producer: object, task_id: str) -> dict[str, Any]:  # noqa: ARG002 (Celery's signature)
+        """Nothing to subscribe to: no one here waits for a result."""
+        return {}
+
+
+def create_celery(settings: Settings, database_url: str, *, waits: bool = True) -> Celery:
     """Celery configured for at-least-once delivery: a task is acknowledged after it ran,
-    and handed to another worker if its worker dies mid-task."""
+    and handed to another worker if its worker dies mid-task. ``waits=False`` for a sender
+    that reads results by id and never waits on one (the web app): it subscribes to none."""
     broker, backend = queue_urls(settings, database_url)
     extra = [name.strip() for name in settings.worker_imports.split(",") if name.strip()]
     app = Celery("hearth", broker=broker, backend=backend, include=[*TASK_MODULES, *extra])
+    if settings.redis_url and not waits:
+        app.backend_cls = SendingRedisBackend  # the database backend subscribes to nothing
     app.conf.update(
         task_serializer="json",
         result_serializer="json",
