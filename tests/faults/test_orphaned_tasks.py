@@ -24,13 +24,10 @@ import redis
 
 from hearth.app.factory import create_app
 from hearth.config.settings import Settings
-from hearth.db.engine import create_engine
-from hearth.db.migrate import upgrade_to_head
-from hearth.kit.urls import normalize_database_url
 from hearth.worker.identity import MISSED_BEATS
 from hearth.worker.queue import PendingTask, TaskQueue
 from tests.support.app import served
-from tests.support.database import create_database, drop_database
+from tests.support.database import create_migrated_database, drop_database
 from tests.support.process import clean_environment
 from tests.support.services import REDIS_URL
 from tests.support.tokens import bearer, insert_token
@@ -50,12 +47,7 @@ REDELIVERY_DEADLINE = 60.0
 async def broker_database() -> AsyncIterator[str]:
     """A migrated database of the test's own, which is also its broker: no STARTED task of
     another test's killed worker is in its tables."""
-    url = create_database()
-    engine = create_engine(normalize_database_url(url))
-    try:
-        await upgrade_to_head(engine)
-    finally:
-        await engine.dispose()
+    url = await create_migrated_database()
     yield url
     drop_database(url)
 

@@ -60,14 +60,20 @@ def fresh_database() -> Iterator[str]:
 @pytest.fixture(scope="session")
 async def database_url() -> AsyncIterator[str]:
     """The suite's database, built once by the real Alembic migrations."""
+    url = await create_migrated_database()
+    yield url
+    drop_database(url)
+
+
+async def create_migrated_database() -> str:
+    """A new database, migrated to head by the real Alembic migrations; its URL."""
     url = create_database()
     engine = create_engine(normalize_database_url(url))
     try:
         await upgrade_to_head(engine)
     finally:
         await engine.dispose()
-    yield url
-    drop_database(url)
+    return url
 
 
 @pytest.fixture(scope="session")
