@@ -25,6 +25,8 @@ import psycopg
 import redis
 from psycopg import sql
 from tests.support import needs, services
+from tests.support.postgres import OwnedPostgres
+from tests.support.worker import OwnedRedis
 
 LOOPBACK = "127.0.0.1"
 
@@ -314,3 +316,22 @@ def run_main(benchmark: Callable[[], int]) -> int:
     except KeyboardInterrupt:
         print("bench: interrupted; every process it started has been stopped", file=sys.stderr)
         return 1
+
+
+@contextmanager
+def owned_services(work: Path) -> Iterator[tuple[OwnedPostgres, OwnedRedis]]:
+    """A PostgreSQL with pgvector and a Redis server, both this run's own."""
+    postgres = OwnedPostgres(work / "postgres", services.free_port())
+    broker = OwnedRedis(services.free_port(), work / "redis")
+    try:
+        postgres.init().start()
+        broker.start()
+        yield postgres, broker
+    except subprocess.CalledProcessError as exc:
+        stderr = exc.stderr.decode(errors="replace") if exc.stderr else ""
+        raise BenchError(f"{exc.cmd[0]} failed: {stderr}") from None
+    finally:
+        broker.stop()
+        if postgres.running():
+            with suppress(subprocess.SubprocessError, OSError):
+                postgres.stop()

@@ -5,11 +5,13 @@
    starting the process to the first HTTP 200 on ``/readyz``; median of 5 starts.
    Baseline: a bare Uvicorn serving an empty FastAPI app (one route), from starting the
    process to its first 200; median of 5. The two kinds of start alternate, so both see the
-   same load on a shared machine. Target: hearth <= 1.5 s.
+   same load on a shared machine. Target: hearth <= 2x the baseline. Beside it, the CPU
+   seconds each process had used by then, which the machine's other work sways less.
 2. Idle memory: RSS of the ``hearth serve`` process once it is ready, has answered a few
    requests and has been idle for ~2 s; the embedded PostgreSQL processes (the postmaster
    whose command line names the data dir, and its children) are reported separately.
-   Baseline: the RSS of the bare Uvicorn app, measured the same way. Target: <= 100 MB.
+   Baseline: the RSS of the bare Uvicorn app, measured the same way. Target: <= 1.6x the
+   baseline.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import statistics
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
@@ -36,8 +38,9 @@ START_TIMEOUT_S = 30.0
 IDLE_S = 2.0
 REQUESTS_BEFORE_IDLE = 5  # per path
 
-TARGET_START_S = 1.5
-TARGET_RSS_MB = 100.0
+# Ratios to the baseline measured in the same run: a loaded or slower machine moves both.
+TARGET_START_RATIO = 2.0
+TARGET_RSS_RATIO = 1.6
 
 
 # --- Timing a start and reading its memory ----------------------------------------------
@@ -121,6 +124,12 @@ def stop_leftover_postgres(pgdata: Path) -> None:
 # --- The measurement -------------------------------------------------------------------
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU seconds process ``pid`` has used so far."""
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
+
+
 @dataclass
 class StartupResult:
     cold_start: float
@@ -129,6 +138,11 @@ class StartupResult:
     hearth_rss: int
     baseline_rss: int
     postgres: PostgresMemory
+    # CPU seconds (user and system) each process had used when it first answered 200: less
+    # swayed than the time by the other work of a shared machine. The embedded PostgreSQL,
+    # which boots in processes of its own, is not counted.
+    hearth_cpu: list[float] = field(default_factory=list)
+    baseline_cpu: list[float] = field(default_factory=list)
 
 
 def measure_startup(processes: Processes, data_dir: Path) -> StartupResult:
@@ -146,6 +160,7 @@ def measure_startup(processes: Processes, data_dir: Path) -> StartupResult:
         with hearth_server(hearth_env, processes.log_dir, port) as server:
             log = partial(common.tail, server.output)
             seconds = common.wait_for_200(server.process, port, "/readyz", started, timeout, log)
+            hearth_cpu.append(cpu_seconds(server.process.pid))
             if last:  # memory: once, after the timed starts are done
                 rss = idle_rss(server.process.pid, port, ["/livez", "/readyz", "/health"])
                 postgres = postgres_memory(pgdata)
@@ -158,12 +173,16 @@ def measure_startup(processes: Processes, data_dir: Path) -> StartupResult:
         process = processes.start(served_apps.command("empty", port), baseline_env)
         log = partial(processes.log_tail, process)
         seconds = common.wait_for_200(process, port, "/", started, START_TIMEOUT_S, log)
+        baseline_cpu.append(cpu_seconds(process.pid))
         rss = idle_rss(process.pid, port, ["/"]) if last else 0
         processes.stop(process)
         return seconds, rss
 
+    hearth_cpu: list[float] = []
+    baseline_cpu: list[float] = []
     print("start-up: cold start of hearth serve (initdb) ...", file=sys.stderr)
     cold_start, _, _ = start_hearth(COLD_START_TIMEOUT_S)
+    hearth_cpu.clear()  # the cold start's initdb and first migration are not compared
 
     hearth_starts: list[float] = []
     baseline_starts: list[float] = []
@@ -175,7 +194,14 @@ def measure_startup(processes: Processes, data_dir: Path) -> StartupResult:
         seconds, baseline_rss = start_baseline(last=last)
         baseline_starts.append(seconds)
     return StartupResult(
-        cold_start, hearth_starts, baseline_starts, hearth_rss, baseline_rss, postgres
+        cold_start,
+        hearth_starts,
+        baseline_starts,
+        hearth_rss,
+        baseline_rss,
+        postgres,
+        hearth_cpu,
+        baseline_cpu,
     )
 
 
@@ -194,16 +220,17 @@ def rows(startup: StartupResult) -> list[tuple[str, ...]]:
             f"{hearth_start:.2f} s",
             f"{baseline_start:.2f} s",
             f"{hearth_start - baseline_start:+.2f} s ({hearth_start / baseline_start:.1f}x)",
-            f"<= {TARGET_START_S} s",
-            common.met(hearth_start <= TARGET_START_S),
+            f"<= {TARGET_START_RATIO:g}x",
+            common.met(hearth_start / baseline_start <= TARGET_START_RATIO),
         ),
+        *_cpu_rows(startup),
         (
             "idle RSS, server process",
             f"{hearth_mb:.1f} MB",
             f"{baseline_mb:.1f} MB",
             f"{hearth_mb - baseline_mb:+.1f} MB ({hearth_mb / baseline_mb:.1f}x)",
-            f"<= {TARGET_RSS_MB:.0f} MB",
-            common.met(hearth_mb <= TARGET_RSS_MB),
+            f"<= {TARGET_RSS_RATIO:g}x",
+            common.met(hearth_mb / baseline_mb <= TARGET_RSS_RATIO),
         ),
         (
             "idle RSS, embedded PostgreSQL",
@@ -213,6 +240,23 @@ def rows(startup: StartupResult) -> list[tuple[str, ...]]:
             "(separate)",
             "",
         ),
+    ]
+
+
+def _cpu_rows(startup: StartupResult) -> list[tuple[str, ...]]:
+    if not startup.hearth_cpu or not startup.baseline_cpu:
+        return []
+    ours = statistics.median(startup.hearth_cpu)
+    theirs = statistics.median(startup.baseline_cpu)
+    return [
+        (
+            "  CPU used until then, server process",
+            f"{ours:.2f} s",
+            f"{theirs:.2f} s",
+            f"{ours - theirs:+.2f} s ({ours / theirs:.1f}x)",
+            "(reported)",
+            "",
+        )
     ]
 
 
@@ -228,6 +272,10 @@ def details(startup: StartupResult) -> list[str]:
         f"  hearth serve -> /readyz 200, warm starts: {seconds(startup.hearth_starts)}",
         f"  cold start (initdb, first migration):      {startup.cold_start:.2f} s",
         f"  bare uvicorn empty app -> / 200:           {seconds(startup.baseline_starts)}",
+        (
+            f"  CPU until then, hearth serve / bare:       {seconds(startup.hearth_cpu)} / "
+            f"{seconds(startup.baseline_cpu)}"
+        ),
         (
             f"  embedded PostgreSQL: {postgres.processes} processes, RSS sum "
             f"{postgres.rss / MB:.1f} MB{pss} (RSS counts shared memory in every process)"

@@ -65,10 +65,8 @@ from typing import Any, TypeVar
 import psutil
 import redis
 from tests.support.fake_llm import FakeLLM, fake_llm
-from tests.support.postgres import OwnedPostgres
 from tests.support.process import HEARTH, clean_environment
 from tests.support.services import free_port
-from tests.support.worker import OwnedRedis
 
 from bench import common
 from bench.common import LOOPBACK, MB, BenchError, Processes
@@ -486,26 +484,6 @@ class Result:
     llm_requests: int
 
 
-@contextmanager
-def owned_services(work: Path) -> Iterator[tuple[OwnedPostgres, OwnedRedis]]:
-    """A PostgreSQL with pgvector and a Redis server, both this run's own."""
-    postgres = OwnedPostgres(work / "postgres", free_port())
-    broker = OwnedRedis(free_port(), work / "redis")
-    print("starting PostgreSQL and Redis of its own ...", file=sys.stderr)
-    try:
-        postgres.init().start()
-        broker.start()
-        yield postgres, broker
-    except subprocess.CalledProcessError as exc:
-        stderr = exc.stderr.decode(errors="replace") if exc.stderr else ""
-        raise BenchError(f"{exc.cmd[0]} failed: {stderr}") from None
-    finally:
-        broker.stop()
-        if postgres.running():
-            with suppress(subprocess.SubprocessError, OSError):
-                postgres.stop()
-
-
 def start_hearth(
     processes: Processes, cgroups: dict[str, Cgroup], env: dict[str, str], port: int
 ) -> tuple[subprocess.Popen[bytes], subprocess.Popen[bytes]]:
@@ -550,7 +528,8 @@ def wait_for_worker(load: Load, worker: subprocess.Popen[bytes], log: Callable[[
 
 def soak(processes: Processes, llm: FakeLLM, cgroups: dict[str, Cgroup], mode: str) -> Result:
     work = processes.log_dir
-    with owned_services(work) as (postgres, broker_server):
+    print("starting PostgreSQL and Redis of its own ...", file=sys.stderr)
+    with common.owned_services(work) as (postgres, broker_server):
         env = clean_environment(
             HOST=LOOPBACK,
             DATABASE_URL=postgres.url,

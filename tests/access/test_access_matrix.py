@@ -35,6 +35,8 @@ ACCESS: dict[tuple[str, str], str] = {
     ("GET", "/"): PUBLIC,
     ("GET", "/status"): PUBLIC,
     ("GET", "/health/fragment"): PUBLIC,
+    ("GET", "/health/history"): PUBLIC,  # statuses and times; details need `read`
+    ("GET", "/status/history"): PUBLIC,  # the same, as the /status section
     ("GET", "/login"): PUBLIC,
     ("POST", "/login"): PUBLIC,
     ("POST", "/logout"): PUBLIC,
@@ -47,17 +49,29 @@ ACCESS: dict[tuple[str, str], str] = {
     ("GET", "/config"): OPERATOR,
     ("POST", "/config"): OPERATOR,
     ("POST", "/config/test/{service}"): OPERATOR,
+    ("POST", "/config/notifications/test"): OPERATOR,
     ("GET", "/activity"): OPERATOR,
     ("GET", "/tokens"): OPERATOR,
     ("POST", "/tokens"): OPERATOR,
     ("POST", "/tokens/revoke"): OPERATOR,
     # The data plane.
+    ("GET", "/documents"): "read",  # the Documents page to browsers, its JSON to programs
+    ("GET", "/documents/progress"): "read",
     ("GET", "/documents/{document_id}"): "read",
     ("GET", "/documents/search"): "read",
     ("GET", "/tasks/{task_id}"): "read",
+    # The operator's page; `read` as health details (`hearth diagnose` reads the log ring).
+    ("GET", "/diagnostics"): "read",
+    ("GET", "/tasks"): "read",  # the Tasks page for the operator, JSON for a `read` token
     ("POST", "/documents"): "write",
     ("POST", "/documents/batch"): "write",
+    ("POST", "/documents/reembed"): "write",
+    ("DELETE", "/documents/{document_id}"): "write",
+    ("POST", "/documents/{document_id}/delete"): "write",  # the page's form
     ("POST", "/tasks/ping"): "write",
+    ("POST", "/tasks/{task_id}/retry"): "write",
+    # Prometheus: a `metrics` token (docs/metrics.md).
+    ("GET", "/metrics"): "metrics",
     # MCP: a `write` token or MCP_TOKEN, checked by its own guard (hearth.mcp.auth).
     ("GET", "/mcp"): "write",
     ("POST", "/mcp"): "write",
@@ -145,8 +159,9 @@ async def test_each_guarded_route_refuses_whom_it_should(
     client_for: ClientFor, database_url: str
 ) -> None:
     """Anonymous: 401 everywhere guarded. A token without the scope: 403 (a token is never
-    the operator: 401 on the console). The right token, or the operator: let through."""
-    tokens = {scope: insert_token(database_url, (scope,)) for scope in ("read", "write")}
+    the operator: 401 on the console). The right token, or the operator: let through; the
+    operator's writes only with the session's CSRF token (403 without)."""
+    tokens = {scope: insert_token(database_url, (scope,)) for scope in ("read", "write", "metrics")}
     everything = insert_token(database_url, ("read", "write", "metrics"))
     guarded = {route: decision for route, decision in ACCESS.items() if decision != PUBLIC}
     answers: dict[tuple[str, str], dict[str, int]] = {}
@@ -171,14 +186,32 @@ async def test_each_guarded_route_refuses_whom_it_should(
             if path != "/mcp":  # MCP takes tokens only, never a browser session
                 seen = answers[(method, path)]
                 seen["operator"] = await _status(client, method, path, operator)
+        # The session cookie alone never writes: every write asks for the CSRF token too.
+        for method, path in guarded:
+            if method != "GET" and path != "/mcp":
+                answers[(method, path)]["operator, no CSRF token"] = await _status(
+                    client, method, path, {}
+                )
 
-    wrong = {}
+    wrong = _unexpected(answers)
+    assert not wrong, wrong
+
+
+def _unexpected(answers: dict[tuple[str, str], dict[str, int]]) -> dict[tuple[str, ...], str]:
+    """Each answer that is not what its caller should get: a refusal where the route lets
+    that caller through, or anything but the refusal where it does not."""
+    wrong: dict[tuple[str, ...], str] = {}
     for route, seen in answers.items():
-        expected_refusals = {"anonymous": 401, "token": 401, "other scope": 403}
+        expected_refusals = {
+            "anonymous": 401,
+            "token": 401,
+            "other scope": 403,
+            "operator, no CSRF token": 403,
+        }
         for caller, status in seen.items():
             refused = expected_refusals.get(caller)
             if refused is not None and status != refused:
                 wrong[(*route, caller)] = f"{status}, not {refused}"
             if refused is None and status in (401, 403):
                 wrong[(*route, caller)] = f"{status}, refused"
-    assert not wrong, wrong
+    return wrong

@@ -148,7 +148,15 @@ def test_requirements_txt_matches_the_lock() -> None:
     from tests.support.users import uv_executable
 
     exported = subprocess.run(
-        [uv_executable(), "export", "--locked", "--no-dev", "--no-emit-project", "--quiet"],
+        [
+            uv_executable(),
+            "export",
+            "--locked",
+            "--no-dev",
+            "--all-extras",
+            "--no-emit-project",
+            "--quiet",
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,

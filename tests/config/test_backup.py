@@ -1,6 +1,7 @@
 """scripts/backup-config.sh and `hearth settings export|import`, on real PostgreSQL: a backup
-restored the way its RESTORE.txt says brings the runtime settings back, and an import with
-a bad key or value is refused whole, saying which."""
+restored the way its RESTORE.txt says brings the runtime settings back, a backup whose
+pg_dump is not of the server's version is refused, and an import with a bad key or value is
+refused whole, saying which."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from hearth.db.engine import create_engine
 from hearth.kit.urls import normalize_database_url
 from tests.support.database import create_database, drop_database
 from tests.support.paths import ROOT
+from tests.support.postgres import BIN as WHEEL_BIN
 from tests.support.process import (
     HEARTH,
     TEST_SECRET_KEY,
@@ -64,15 +66,21 @@ def _stored(database_url: str) -> dict[str, str]:
     return dict(rows)
 
 
-def _backup(database_url: str, tmp_path: Path, *args: str) -> Path:
-    result = subprocess.run(
+def _run_backup(
+    database_url: str, tmp_path: Path, *args: str, **extra: str
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         [str(BACKUP), "--output-dir", str(tmp_path / "backups"), "--hearth", HEARTH, *args],
-        env=_env(database_url),
+        env=_env(database_url, **extra),
         cwd=tmp_path,
         capture_output=True,
         text=True,
         timeout=120,
     )
+
+
+def _backup(database_url: str, tmp_path: Path, *args: str) -> Path:
+    result = _run_backup(database_url, tmp_path, *args)
     assert result.returncode == 0, result.stdout + result.stderr
     [backup] = (tmp_path / "backups").iterdir()
     assert f"Backing up Hearth into {backup}/" in result.stdout
@@ -86,6 +94,19 @@ def _documented(backup: Path, program: str) -> list[str]:
         if words and words[0].endswith(program):
             return words
     raise AssertionError(f"RESTORE.txt names no {program} command")
+
+
+def _major(program: Path | str) -> int:
+    """The PostgreSQL major version of a client program, from its --version."""
+    output = subprocess.run(
+        [str(program), "--version"], capture_output=True, text=True, check=True
+    ).stdout
+    return int(output.split()[-1].split(".")[0])
+
+
+def _server_major(database_url: str) -> int:
+    with psycopg.connect(database_url) as connection:
+        return connection.info.server_version // 10000
 
 
 @pytest.fixture
@@ -118,6 +139,9 @@ async def test_backup_then_restore_the_database_as_documented(
 
     restore = _documented(backup, "pg_restore")
     assert restore[-1] == str(backup / "database.dump")
+    # The dump and its restore are the server's own version's (a newer pg_restore would set
+    # parameters an older server rejects).
+    assert _major(restore[0]) == _server_major(migrated)
     result = subprocess.run(restore, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
 
@@ -128,6 +152,29 @@ async def test_backup_then_restore_the_database_as_documented(
     # The restored database is whole: Hearth finds it at the current migration.
     check = run_hearth("migrate", env=_env(migrated), cwd=tmp_path)
     assert check.returncode == 0, check.stderr
+
+
+def test_a_pg_dump_of_another_version_is_refused_before_anything_is_written(
+    fresh_database: str, tmp_path: Path
+) -> None:
+    """The wheel's pg_dump (PostgreSQL 18) against the suite's server: its dump would not
+    restore there, so the backup refuses and names the package that brings the right one."""
+    server, wheel = _server_major(fresh_database), _major(WHEEL_BIN / "pg_dump")
+    assert server != wheel, f"the suite's server is PostgreSQL {wheel}, like the wheel's tools"
+    result = _run_backup(fresh_database, tmp_path, PG_DUMP=str(WHEEL_BIN / "pg_dump"))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stderr.startswith(
+        f"backup-config: the database is PostgreSQL {server}, "
+        f"but PG_DUMP={WHEEL_BIN / 'pg_dump'} is PostgreSQL {wheel}'s"
+    )
+    assert f"apt-get install postgresql-client-{server}" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
+    assert not (tmp_path / "backups").exists()  # no half-made backup to mistake for one
+
+    missing = _run_backup(fresh_database, tmp_path, PG_DUMP=str(tmp_path / "pg_dump"))
+    assert missing.returncode == 1
+    assert f"PG_DUMP={tmp_path / 'pg_dump'} is not an executable file" in missing.stderr
 
 
 async def test_restore_only_the_settings_into_another_database(

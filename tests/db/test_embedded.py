@@ -7,6 +7,7 @@ import os
 import pwd
 import shutil
 import signal
+import stat
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -53,7 +54,10 @@ def _task_state(server: HearthServer, task_id: str, within: float = 60) -> str:
 
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Iterator[Path]:
-    path = tmp_path / "data"
+    """A data directory in a private home (0700), as `make run` in root's home has."""
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    path = home / "data"
     yield path
     for process in _postgres_processes(path):  # never leave a server behind
         process.kill()
@@ -62,11 +66,26 @@ def data_dir(tmp_path: Path) -> Iterator[Path]:
 def test_embedded_database_serves_with_pgvector_and_stops_on_ctrl_c(
     tmp_path: Path, data_dir: Path
 ) -> None:
+    home = data_dir.parent
     # The versions are details, shown to anonymous callers only with HEALTH_DETAILS=always.
     env = clean_environment(HEARTH_DATA_DIR=str(data_dir), HEALTH_DETAILS="always")
     pgdata = data_dir / "postgres"
     with hearth_server(env, tmp_path, free_port()) as server:
         server.wait_until("/readyz", 200)
+        changed = server.events("embedded_postgres_permissions_changed")
+        changes = [change for event in changed for change in event["changes"]]
+        if os.geteuid() == 0:
+            # Root's PostgreSQL runs as the wheel's user, who may only search the home: never
+            # list it, nothing for the group (the wheel alone would make it 0755).
+            assert stat.S_IMODE(home.stat().st_mode) == 0o701
+            assert {"path": str(home), "before": "0700", "after": "0701"} in changes
+            assert all(int(c["after"], 8) == int(c["before"], 8) | 0o001 for c in changes)
+            # ...which it can do in its own group: not in root's, as the wheel alone runs it.
+            own = pwd.getpwnam("embedded_postgres").pw_gid
+            assert {p.gids().real for p in _postgres_processes(pgdata)} == {own}
+        else:
+            assert stat.S_IMODE(home.stat().st_mode) == 0o700
+            assert not changes
         db = server.get("/health").json()["checks"]["db"]
         assert db["status"] == "ok"
         assert "PostgreSQL 18" in db["detail"]
@@ -90,6 +109,7 @@ def test_embedded_database_serves_with_pgvector_and_stops_on_ctrl_c(
     # A warm restart finds its data and has nothing to migrate; SIGTERM stops it too.
     with hearth_server(env, tmp_path, free_port()) as server:
         server.wait_until("/readyz", 200)
+        assert not server.events("embedded_postgres_permissions_changed")  # nothing left to open
         assert server.events("migrations_current")
         assert not server.events("migrations_applied")
         with psycopg.connect(host=_socket_dir(pgdata), user="postgres", dbname="hearth") as conn:

@@ -21,6 +21,7 @@ import pytest
 from tests.support.database import create_database, drop_database
 from tests.support.paths import ROOT
 from tests.support.services import REDIS_URL, free_port
+from tests.systemd.machine import source_snapshot
 
 pytestmark = [
     # The first test runs install.sh, which builds a virtualenv: the script alone may take 600 s.
@@ -129,6 +130,29 @@ wait_ready 240 >"$work/embedded-ready.txt"
 stat -c '%U %a' /var/lib/hearth/postgres >"$work/pgdata-owner.txt" 2>&1 || true
 kill "$server" 2>/dev/null || true
 wait "$server" || true
+
+# --uninstall where systemd does not run (a chroot): the links `systemctl enable` made go
+# with the units; a drop-in of the operator's own, the settings, the data and the user stay.
+# --purge removes those too; run again, each has nothing left to do.
+mkdir -p /etc/systemd/system/multi-user.target.wants
+ln -s /etc/systemd/system/hearth.service /etc/systemd/system/multi-user.target.wants/
+printf '[Service]\nMemoryMax=3G\n' >/etc/systemd/system/hearth.service.d/memory.conf
+leftovers() {
+    for path in /etc/systemd/system/multi-user.target.wants/hearth.service \
+        /etc/systemd/system/hearth.service /etc/systemd/system/hearth-worker.service.d \
+        /etc/systemd/system/hearth.service.d/embedded.conf \
+        /etc/systemd/system/hearth.service.d/memory.conf /opt/hearth /etc/hearth/hearth.env \
+        /var/lib/hearth/postgres; do
+        if [ -e "$path" ] || [ -L "$path" ]; then echo "$path"; fi
+    done
+    getent passwd hearth | cut -d: -f1 || true
+}
+"$install" --uninstall >"$work/uninstall.log"
+leftovers >"$work/after-uninstall.txt"
+"$install" --uninstall >"$work/uninstall-again.log"
+"$install" --uninstall --purge >"$work/purge.log"
+leftovers >"$work/after-purge.txt"
+"$install" --uninstall --purge >"$work/purge-again.log"
 """
 
 
@@ -151,18 +175,6 @@ def _namespace_command() -> list[str]:
     return [sudo, "-n", *command]
 
 
-def _source_snapshot(directory: Path) -> Path:
-    """A copy of what install.sh installs from: other work on the checkout during the test
-    must not look like a change between two runs."""
-    directory.mkdir()
-    for name in ("pyproject.toml", "uv.lock", "requirements.txt", "README.md", "Makefile"):
-        shutil.copy(ROOT / name, directory / name)
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    for name in ("src", "scripts", "deploy/systemd"):
-        shutil.copytree(ROOT / name, directory / name, ignore=ignore)
-    return directory
-
-
 class Run:
     """What the install script left in its work directory."""
 
@@ -180,7 +192,7 @@ class Run:
 def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     """install.sh, run five times and then as systemd would start Hearth, normal and embedded."""
     work = tmp_path_factory.mktemp("install")
-    source = _source_snapshot(work / "source")
+    source = source_snapshot(work / "source")
     uv = shutil.which("uv") or str(ROOT / ".tools" / "bin" / "uv")
     database = create_database()
     try:
@@ -277,3 +289,40 @@ def test_embedded_mode_runs_postgresql_as_hearth_with_the_worker_beside_the_serv
     assert run.line("embedded-ready.txt") == "yes", run.log("embedded.log")
     assert run.line("pgdata-owner.txt").split()[0] == "hearth"
     assert '"event": "embedded_postgres_started"' in run.log("embedded.log")
+
+
+def test_uninstall_without_systemd_keeps_what_is_yours_and_purge_removes_it(run: Run) -> None:
+    removed = run.log("uninstall.log")
+    for line in (
+        "removed    /etc/systemd/system/multi-user.target.wants/hearth.service",
+        "removed    /etc/systemd/system/hearth.service",
+        "removed    /etc/systemd/system/hearth.service.d/embedded.conf",
+        "removed    /etc/systemd/system/hearth-worker.service.d/",
+        (
+            "kept       /etc/systemd/system/hearth.service.d/ (drop-ins of your own: memory.conf;"
+            " --purge removes them)"
+        ),
+        "removed    /opt/hearth (the program)",
+        "kept       /etc/hearth (settings and secrets; --purge removes them)",
+        "kept       /var/lib/hearth (data; --purge removes it)",
+        "kept       user hearth (--purge removes it)",
+    ):
+        assert line in removed.splitlines(), removed
+    assert run.log("after-uninstall.txt").splitlines() == [
+        "/etc/systemd/system/hearth.service.d/memory.conf",
+        "/etc/hearth/hearth.env",
+        "/var/lib/hearth/postgres",
+        "hearth",
+    ]
+    again = run.log("uninstall-again.log")
+    assert _actions(again) == {"kept", "Nothing"}, again
+    purged = run.log("purge.log")
+    for line in (
+        "removed    /etc/systemd/system/hearth.service.d",
+        "removed    /etc/hearth (settings and secrets)",
+        "removed    /var/lib/hearth (data)",
+        "removed    user hearth",
+    ):
+        assert line in purged.splitlines(), purged
+    assert run.log("after-purge.txt") == ""
+    assert run.line("purge-again.log").startswith("Nothing to remove"), run.log("purge-again.log")

@@ -168,7 +168,7 @@ def test_the_embedded_drop_in_runs_everything_in_one_unit(system_root: Path) -> 
 
 def test_shell_scripts_pass_shellcheck() -> None:
     scripts = sorted(
-        {*ROOT.glob("scripts/*.sh"), *ROOT.glob("deploy/**/*.sh"), ROOT / ".ci" / "run"}
+        {*ROOT.glob("scripts/**/*.sh"), *ROOT.glob("deploy/**/*.sh"), ROOT / ".ci" / "run"}
     )
     assert SYSTEMD / "install.sh" in scripts
     result = subprocess.run(
@@ -194,3 +194,45 @@ def test_env_example_holds_no_secret() -> None:
             key, value = line.split("=", 1)
             assert key in {"DATABASE_URL", "REDIS_URL"}, line
             assert urlsplit(value).password is None, line
+
+
+def _size(value: str) -> int:
+    """A systemd size (768M, 1G) in MiB."""
+    return int(value[:-1]) * {"M": 1, "G": 1024}[value[-1]]
+
+
+def test_memory_is_capped_and_the_embedded_unit_gets_room_for_postgresql() -> None:
+    for name in UNITS:
+        unit = _unit(name)
+        assert _size(unit["MemoryHigh"][0]) < _size(unit["MemoryMax"][0]), name
+    web = _unit("hearth.service")
+    embedded: dict[str, list[str]] = {}
+    for line in (SYSTEMD / "hearth.service.d" / "embedded.conf").read_text().splitlines():
+        if line.startswith("Memory"):
+            key, value = line.split("=", 1)
+            embedded.setdefault(key, []).append(value)
+    assert _size(embedded["MemoryHigh"][0]) < _size(embedded["MemoryMax"][0])
+    assert _size(embedded["MemoryMax"][0]) > _size(web["MemoryMax"][0])
+    # Sized for a Raspberry Pi with 8 GB: all of Hearth's units together stay under a third.
+    assert _size(web["MemoryMax"][0]) + _size(_unit("hearth-worker.service")["MemoryMax"][0]) < (
+        8 * 1024 // 3
+    )
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--purge"], "error: --purge goes with --uninstall"),
+        (["--embedded", "--uninstall"], "error: --embedded and --uninstall exclude each other"),
+        (["--reinstall"], "error: unknown option --reinstall"),
+    ],
+)
+def test_install_sh_refuses_wrong_options_before_touching_anything(
+    arguments: list[str], message: str
+) -> None:
+    result = subprocess.run(
+        [str(SYSTEMD / "install.sh"), *arguments], capture_output=True, text=True, timeout=30
+    )
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.splitlines()[0] == message
+    assert "usage: sudo deploy/systemd/install.sh" in result.stderr

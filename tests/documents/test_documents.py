@@ -173,7 +173,7 @@ def test_embedding_runs_have_their_queue_and_their_sweep() -> None:
     settings = Settings(secret_key=TEST_SECRET_KEY, embedding_sweep_seconds=7)
     app = worker_app.create_celery(settings, "postgresql+psycopg://hearth@127.0.0.1/hearth")
     assert app.conf.task_routes == routes
-    [sweep] = app.conf.beat_schedule.values()
+    sweep = app.conf.beat_schedule["embedding-sweep"]
     assert (sweep["task"], sweep["schedule"]) == (EMBED_TASK, 7)
     assert sweep["kwargs"] == {"periodic": True}
 

@@ -42,16 +42,27 @@ _REQUESTS: dict[tuple[str, str], dict[str, Any]] = {
     ("GET", "/config"): {},
     ("POST", "/config"): {"json": {"llm_model": "phi4"}},
     ("POST", "/config/test/{service}"): {"json": {}},
+    ("POST", "/config/notifications/test"): {"json": {}},
     ("GET", "/activity"): {},
     ("GET", "/tokens"): {},
     ("POST", "/tokens"): {"json": {"name": "fault", "scopes": ["read"]}},
     ("POST", "/tokens/revoke"): {"json": {"name": "fault"}},
     ("POST", "/tasks/ping"): {},
     ("GET", "/tasks/{task_id}"): {},
+    ("GET", "/tasks"): {},
+    ("POST", "/tasks/{task_id}/retry"): {},
     ("POST", "/documents"): {"json": {"text": "written while the database is down"}},
     ("POST", "/documents/batch"): {"json": {"documents": [{"text": "also down"}]}},
     ("GET", "/documents/search"): {"params": {"q": "anything"}},
     ("GET", "/documents/{document_id}"): {},
+    ("GET", "/documents"): {},
+    ("GET", "/documents/progress"): {},
+    ("POST", "/documents/reembed"): {"json": {}},
+    ("DELETE", "/documents/{document_id}"): {},
+    ("POST", "/documents/{document_id}/delete"): {"json": {}},
+    ("GET", "/health/history"): {},
+    ("GET", "/metrics"): {},
+    ("GET", "/diagnostics"): {},
 }
 _PATH_VALUES = {"service": "db", "task_id": str(uuid.uuid4()), "document_id": "1"}
 # Routes the operator can use without the database, and why; they must not answer 5xx.
@@ -59,10 +70,15 @@ _NO_DATABASE = {
     ("GET", "/login"),  # the form and its CSRF token live in the session cookie
     ("POST", "/logout"),  # ends the session here at once, in the database once it is back
     ("POST", "/config/test/{service}"),  # tests a connection; the db test says it is down
+    ("POST", "/config/notifications/test"),  # the receivers are not in the database
+    ("GET", "/metrics"),  # the scrape answers; what it could not read is in hearth_scrape_errors
     ("POST", "/tasks/ping"),  # the task goes to Redis, the broker here
     ("GET", "/tasks/{task_id}"),  # task states are kept by Redis
+    ("GET", "/diagnostics"),  # a report: each section says what it could not read
 }
-_DATA_ROUTES = re.compile(r"/(documents|tasks|config|tokens|activity|login|logout)(/|$)")
+_DATA_ROUTES = re.compile(
+    r"/(documents|tasks|config|tokens|activity|login|logout|health/history|metrics|diagnostics)(/|$)"
+)
 
 
 @pytest.fixture(scope="module")
@@ -224,11 +240,15 @@ def _ping_load(server: HearthServer, answers: _Answers, stop: threading.Event) -
                 answers.other.append(f"{response.status_code} {response.text[:200]}")
 
 
-def _wait(condition: Callable[[], bool], timeout: float, what: str) -> None:
+PING_TASK = "hearth.ping"
+
+
+def _wait(condition: Callable[[], bool], timeout: float, what: str | Callable[[], str]) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
-            raise AssertionError(f"{what} within {timeout:g} s")
+            said = what() if callable(what) else what
+            raise AssertionError(f"{said} within {timeout:g} s")
         time.sleep(0.1)
 
 
@@ -354,7 +374,7 @@ def _load_as(client: httpx.Client, answers: _Answers, stop: threading.Event) -> 
 
 @pytest.mark.embedded_postgres
 @pytest.mark.worker
-@pytest.mark.timeout(180)
+@pytest.mark.timeout(360)
 def test_the_embedded_broker_down_never_runs_a_task_it_refused(
     tmp_path: Path, postgres: OwnedPostgres
 ) -> None:
@@ -393,17 +413,30 @@ def test_the_embedded_broker_down_never_runs_a_task_it_refused(
             postgres.start()
 
     assert not answers.other
-    assert len(failed) == len(answers.refused)
+    assert answers.refused
     assert all("nothing was queued" in detail for detail in answers.refused), answers.refused
+    # The log names refused tasks until its flood control holds the repeats back: the lines
+    # written must be refusals, but the refused tasks are found by what ran below.
+    assert len(failed) <= len(answers.refused)
+    accepted = set(answers.accepted)
     with hearth_worker(env, tmp_path), psycopg.connect(postgres.url) as connection:
 
         def done() -> set[str]:
             rows = connection.execute(
-                "SELECT task_id FROM celery_taskmeta WHERE status = 'SUCCESS'"
+                "SELECT task_id FROM celery_taskmeta WHERE status = 'SUCCESS' AND name = %s",
+                (PING_TASK,),
             ).fetchall()
             connection.commit()
             return {row[0] for row in rows}
 
-        _wait(lambda: set(answers.accepted) <= done(), 90, "not every accepted task ran")
-        ran = failed & done()
-    assert not ran, f"{len(ran)} of {len(failed)} tasks answered 503 ran"
+        # The embedded broker's worker takes about a task a second: the wait grows with the
+        # number of tasks the load got accepted.
+        _wait(
+            lambda: accepted <= done(),
+            60 + 1.5 * len(accepted),
+            lambda: f"{len(accepted - done())} of {len(accepted)} accepted tasks never ran",
+        )
+        # No ping ran but the accepted ones: this server sent no other.
+        ran = done() - accepted
+    assert not ran, f"{len(ran)} tasks that were answered 503 ran"
+    assert not failed & ran

@@ -254,6 +254,14 @@ def test_a_missing_or_wrong_token_is_refused_with_401(
     assert TOKEN not in response.text
 
 
+def test_a_get_asking_for_an_event_stream_gets_405(server: HearthServer) -> None:
+    headers = {"Accept": "text/event-stream", "Authorization": f"Bearer {TOKEN}"}
+    response = httpx.get(f"{server.url}/mcp", headers=headers, timeout=10)
+    assert response.status_code == 405
+    assert response.headers["allow"] == "POST, DELETE"
+    assert response.json()["error"] == "method_not_allowed"
+
+
 async def test_the_official_client_with_a_wrong_token_gets_401(server: HearthServer) -> None:
     statuses: list[int] = []
     with pytest.raises(ExceptionGroup) as raised:
@@ -307,7 +315,8 @@ async def test_a_write_token_reaches_mcp_beside_mcp_token(
 async def test_without_mcp_token_a_write_token_starts_mcp_on_demand(
     mcp_database: str, tmp_path: Path
 ) -> None:
-    """MCP_TOKEN unset: /mcp still takes API tokens; FastMCP is loaded only once one comes."""
+    """MCP_TOKEN unset: /mcp still takes API tokens; the MCP server is loaded only once one
+    comes."""
     env = clean_environment(DATABASE_URL=mcp_database, REDIS_URL=REDIS_URL)
     with hearth_server(env, tmp_path, free_port()) as on_demand:
         on_demand.wait_until("/readyz", 200)
@@ -327,8 +336,8 @@ async def test_without_mcp_token_a_write_token_starts_mcp_on_demand(
     assert set(enabled["tools"]) == EXPECTED_TOOLS
 
 
-def test_without_mcp_token_fastmcp_is_not_even_imported(tmp_path: Path) -> None:
-    # A process of its own: this test process has imported FastMCP already.
+def test_without_mcp_token_the_mcp_sdk_is_not_even_imported(tmp_path: Path) -> None:
+    # A process of its own: this test process has imported the MCP SDK already.
     script = textwrap.dedent(
         """
         import json, sys
@@ -336,7 +345,7 @@ def test_without_mcp_token_fastmcp_is_not_even_imported(tmp_path: Path) -> None:
         from hearth.app.factory import create_app
         for token in (None, "x" * 16):
             create_app(Settings(_env_file=None, secret_key="k" * 32, mcp_token=token))
-            loaded = {name.split(".")[0] for name in sys.modules} & {"fastmcp", "mcp"}
+            loaded = {name.split(".")[0] for name in sys.modules} & {"mcp"}
             print(json.dumps(sorted(loaded)))
         """
     )
@@ -352,7 +361,7 @@ def test_without_mcp_token_fastmcp_is_not_even_imported(tmp_path: Path) -> None:
     )
     without, with_token = result.stdout.splitlines()
     assert json.loads(without) == []
-    assert json.loads(with_token) == ["fastmcp", "mcp"]
+    assert json.loads(with_token) == ["mcp"]
 
 
 @pytest.mark.embedded_postgres

@@ -43,5 +43,5 @@ def test_a_missing_service_a_selected_test_needs_stops_the_run_at_once() -> None
     result = _pytest("-q", NEEDS_NOTHING, NEEDS_POSTGRES, **dead)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "PostgreSQL (TEST_POSTGRES_URL) [postgres]: nothing answers" in result.stdout
-    assert "fix: pg_ctlcluster" in result.stdout
+    assert "fix: make services" in result.stdout
     assert "passed" not in result.stdout  # at once: not even the test that could run

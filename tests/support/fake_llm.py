@@ -21,18 +21,26 @@ from urllib.parse import parse_qsl, urlsplit
 from tests.support.services import serving
 
 # What the fake Ollama has; other names answer 404.
-PULLED_MODELS = ["llama3.2:1b", "nomic-embed-text"]
+PULLED_MODELS = ["llama3.2:1b", "nomic-embed-text", "mxbai-embed-large"]
 EMBEDDING_DIMENSION = 64
+# A second embedding model to switch to (re-embedding): vectors of another size, whose
+# words land elsewhere, so they are not comparable with the first model's.
+SECOND_EMBEDDING_MODEL = "mxbai-embed-large"
+SECOND_EMBEDDING_DIMENSION = 48
 
 
-def fake_embedding(text: str) -> list[float]:
+def fake_embedding(text: str, model: str = "nomic-embed-text") -> list[float]:
     """The vector the fake server gives ``text``: a bag of words, each word hashed to one
     dimension (feature hashing), normalised. Equal texts get equal vectors, and texts that
-    share words are near each other, so a search has a nearest neighbour to find."""
-    vector = [0.0] * EMBEDDING_DIMENSION
+    share words are near each other, so a search has a nearest neighbour to find.
+    ``SECOND_EMBEDDING_MODEL`` hashes each word with its name, into fewer dimensions."""
+    second = model == SECOND_EMBEDDING_MODEL
+    size = SECOND_EMBEDDING_DIMENSION if second else EMBEDDING_DIMENSION
+    salt = model.encode() if second else b""
+    vector = [0.0] * size
     for word in re.findall(r"\w+", text.lower()):
-        digest = hashlib.sha256(word.encode()).digest()
-        vector[digest[0] % EMBEDDING_DIMENSION] += 1.0 if digest[1] % 2 else -1.0
+        digest = hashlib.sha256(salt + word.encode()).digest()
+        vector[digest[0] % size] += 1.0 if digest[1] % 2 else -1.0
     norm = sum(value * value for value in vector) ** 0.5 or 1.0
     return [value / norm for value in vector]
 
@@ -66,8 +74,9 @@ class FakeLLM(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+    def __init__(self, port: int = 0) -> None:
+        """On ``port`` (a free one by default: a test may bring a server back where it was)."""
+        super().__init__(("127.0.0.1", port), _Handler)
         self.mode = "ok"
         self.delay = 0.0
         self.requests = 0
@@ -101,7 +110,8 @@ def _last_user_message(body: dict[str, Any]) -> str:
 
 
 def _embeddings(server: FakeLLM, body: dict[str, Any]) -> list[list[float]]:
-    vectors = [fake_embedding(text) for text in _texts(body)]
+    model = str(body.get("model") or "nomic-embed-text")
+    vectors = [fake_embedding(text, model) for text in _texts(body)]
     return vectors[:-1] if server.mode == "short" else vectors
 
 
@@ -260,8 +270,10 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 @contextmanager
-def fake_llm() -> Iterator[FakeLLM]:
-    with serving(FakeLLM()) as server:
+def fake_llm(port: int = 0) -> Iterator[FakeLLM]:
+    """A fake LLM server on ``port`` (any free one by default: pass one to bring the same
+    endpoint back after it went away)."""
+    with serving(FakeLLM(port)) as server:
         yield server
 
 

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from tests.support.browser import CHROMIUM
 from tests.support.mail import missing_programs as missing_dovecot
 from tests.support.nginx import NGINX
+from tests.support.prometheus import PROMETHEUS, PROMTOOL
 from tests.support.services import POSTGRES_ADMIN_URL, REDIS_URL, unreachable
 
 
@@ -55,15 +56,15 @@ NEEDS = {
     "postgres": Need(
         "PostgreSQL (TEST_POSTGRES_URL)",
         lambda: unreachable(POSTGRES_ADMIN_URL, 5432),
-        "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start, or set "
-        "TEST_POSTGRES_URL to a server that trusts the connecting user "
-        "(Debian: apt-get install postgresql)",
+        "make services (scripts/ensure-postgres.sh installs Debian's postgresql and starts it "
+        "as root, or names the command), or set TEST_POSTGRES_URL to a server that trusts the "
+        "connecting user",
     ),
     "redis": Need(
         "Redis (TEST_REDIS_URL)",
         lambda: unreachable(REDIS_URL, 6379),
-        "redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save '', or set "
-        "TEST_REDIS_URL (Debian: apt-get install redis-server)",
+        "make services (scripts/ensure-redis.sh installs Debian's redis-server and starts it "
+        "as root, or names the command), or set TEST_REDIS_URL",
     ),
     "browser": Need(
         f"Chromium at {CHROMIUM} (HEARTH_CHROMIUM)",
@@ -76,6 +77,11 @@ NEEDS = {
         f"nginx at {NGINX} (HEARTH_NGINX)",
         _no_program(NGINX),
         "make reverse-proxy (scripts/ensure-nginx.sh installs Debian's nginx as root)",
+    ),
+    "prometheus": Need(
+        f"Prometheus at {PROMETHEUS} and promtool at {PROMTOOL}",
+        lambda: _no_program(PROMETHEUS)() or _no_program(PROMTOOL)(),
+        "make prometheus (scripts/ensure-prometheus.sh installs Debian's prometheus as root)",
     ),
     "systemd": Need(
         "systemd-analyze",

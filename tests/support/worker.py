@@ -9,7 +9,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -73,12 +73,16 @@ def hearth_worker(
         worker.wait_for_log(" ready.")
         yield worker
     finally:
+        # SIGTERM to the main process only, as systemd's KillMode=mixed, Docker and
+        # Kubernetes stop it: a pool child sent SIGTERM too, mid-task, can leave the warm
+        # shutdown waiting for it. The whole group is killed if it does not end in time.
         if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
             try:
-                os.killpg(process.pid, signal.SIGTERM)
                 process.wait(timeout=30)
-            except (subprocess.TimeoutExpired, ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
+            except subprocess.TimeoutExpired:
+                with suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
 
 

@@ -204,10 +204,12 @@ def test_the_worker_logs_json_and_never_the_broker_password(
     finally:
         owned.stop()
     text = worker.output.read_text()
-    # Every line is JSON (no banner), but for the notice Celery prints itself on a signal.
+    # Every line is JSON: no banner, and the notice Celery prints on a signal is an event.
     other = [line for line in text.splitlines() if line.strip() and not line.startswith("{")]
-    assert other == ["worker: Warm shutdown (MainProcess)"]
+    assert other == []
     lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    [stopping] = [line for line in lines if line["event"] == "worker_shutting_down"]
+    assert (stopping["signal"], stopping["how"]) == ("SIGTERM", "warm")
     [starting] = [line for line in lines if line["event"] == "worker_starting"]
     assert starting["broker"] == f"redis://:***@127.0.0.1:{owned.port}/0"
     assert "hearth.ping" in starting["tasks"]

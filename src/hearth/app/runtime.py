@@ -28,8 +28,10 @@ from hearth.health.liveness import Liveness
 from hearth.health.readiness import Readiness
 from hearth.health.service import HealthService
 from hearth.kit.checks import CheckResult
+from hearth.llm.measured import CallRecorder
 from hearth.llm.provider import LLMChoice, LLMProvider
 from hearth.mail.adapter import MailAdapter
+from hearth.notify import service as notify_service
 from hearth.redis import adapter as redis_adapter
 from hearth.version import hearth_version
 from hearth.worker.health import WorkerCheck
@@ -39,6 +41,8 @@ if TYPE_CHECKING:
     import httpx
     from celery import Celery
     from redis.asyncio import Redis
+
+    from hearth.notify.sender import AppriseSender
 
 # A mail check is a login: once a minute at most, or a wrong password could get the account
 # locked (or this host banned). The config page's test button checks at once.
@@ -63,6 +67,7 @@ class Runtime:
     vector: VectorSupport
     audit: AuditTrail
     http: _SharedClient = field(repr=False)
+    notify_sender: AppriseSender | None = None  # NOTIFY_URLS set, serving
 
 
 class _SharedClient:
@@ -87,14 +92,18 @@ class _SharedClient:
 
 @asynccontextmanager
 async def open_runtime(
-    settings: Settings, *, serving: bool, liveness: Liveness | None = None
+    settings: Settings,
+    *,
+    serving: bool,
+    liveness: Liveness | None = None,
+    llm_calls: CallRecorder | None = None,
 ) -> AsyncIterator[Runtime]:
     """Build every resource; close them all on exit, in reverse order.
 
     ``serving``: start the embedded database if it is the one configured (and restart it
     while the runtime is open, failing ``liveness`` if it will not come back), wait for the
     database with retries and apply migrations (``MIGRATE_ON_START``). Otherwise only
-    connect to what is already running.
+    connect to what is already running. ``llm_calls``: where each LLM call is counted.
     """
     liveness = liveness or Liveness()
     async with AsyncExitStack() as stack:
@@ -134,7 +143,7 @@ async def open_runtime(
             readiness=Readiness(health, engine),
             liveness=liveness,
             config=ConfigService(settings),
-            llm=LLMProvider(http, settings.bound_llm_api_key()),
+            llm=LLMProvider(http, settings.bound_llm_api_key(), llm_calls),
             queue=queue,
             vector=VectorSupport(),
             audit=audit_trail(settings, sessions),
@@ -147,6 +156,16 @@ async def open_runtime(
             runtime.readiness.migrated = True
         if serving:
             await runtime.audit.prune()  # then at most once a day, as events are recorded
+        if serving and settings.notify_urls is not None and sessions is not None:
+            runtime.notify_sender = await stack.enter_async_context(
+                notify_service.watching(
+                    settings.notify_urls.get_secret_value(),
+                    sessions,
+                    health,
+                    grace=settings.notify_grace_seconds,
+                    redis=redis,
+                )
+            )
         if embedded is not None and database_url is not None:
             supervisor = EmbeddedSupervisor(
                 embedded,

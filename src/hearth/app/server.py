@@ -24,6 +24,26 @@ class _HideStartupTraceback(logging.Filter):
         return "hearth.errors.StartupError" not in record.getMessage()
 
 
+def uvicorn_config(settings: Settings, app: FastAPI) -> uvicorn.Config:
+    """How Uvicorn serves ``app``."""
+    return uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,  # keep the caller's logging: the redacting pipeline
+        access_log=False,  # the request middleware logs each request with its request id
+        server_header=False,
+        lifespan="on",
+        # No route takes a WebSocket: Uvicorn then imports no WebSocket library at start-up
+        # (it would load one to answer upgrades with 404s; now they get a plain HTTP answer).
+        ws="none",
+        # The client address behind a reverse proxy: X-Forwarded-For is believed only from
+        # these peers (the login throttle keys on the address; docs/security.md).
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+    )
+
+
 def run(settings: Settings, app: FastAPI | None = None) -> int:
     """Serve until stopped (Ctrl-C or SIGTERM); 0 after a clean stop, 1 if start-up failed
     or the process gave up (``/livez`` failing: the embedded PostgreSQL would not come back).
@@ -34,20 +54,7 @@ def run(settings: Settings, app: FastAPI | None = None) -> int:
     logging.getLogger("uvicorn.error").addFilter(_HideStartupTraceback())
 
     app = app or create_app(settings)
-    config = uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_config=None,  # keep the caller's logging: the redacting pipeline
-        access_log=False,  # the request middleware logs each request with its request id
-        server_header=False,
-        lifespan="on",
-        # The client address behind a reverse proxy: X-Forwarded-For is believed only from
-        # these peers (the login throttle keys on the address; docs/security.md).
-        proxy_headers=True,
-        forwarded_allow_ips=settings.forwarded_allow_ips,
-    )
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(uvicorn_config(settings, app))
     liveness: Liveness = app.state.liveness
 
     def stop(reason: str) -> None:

@@ -44,8 +44,10 @@ Action = Literal[
     "settings_saved",
     "settings_imported",
     "connection_tested",
+    "notification_tested",
     "token_created",
     "token_revoked",
+    "task_retried",
 ]
 ACTIONS: tuple[Action, ...] = get_args(Action)
 

@@ -12,13 +12,19 @@ from hearth.access.caller import identify
 from hearth.audit.dependencies import AuditDep
 from hearth.audit.service import client_of
 from hearth.auth.dependencies import AuthDep
+from hearth.auth.service import login_reason
 from hearth.errors import HearthError
 from hearth.log import get_logger
 from hearth.web import csrf
 from hearth.web.forms import submitted_values
 from hearth.web.openapi import error_responses, form_or_json
-from hearth.web.operator import end_operator_session, is_operator, start_operator_session
-from hearth.web.templating import render, wants_html
+from hearth.web.operator import (
+    SESSION_KEY,
+    end_operator_session,
+    is_operator,
+    start_operator_session,
+)
+from hearth.web.templating import flash, render, wants_html
 
 log = get_logger(__name__)
 router = APIRouter(tags=["operator"])
@@ -44,7 +50,14 @@ async def login_page(request: Request, auth: AuthDep, next: str | None = None) -
                 "password_configured": configured,
             }
         )
-    context = {"next": _safe_next(next), "password_configured": configured}
+    # A cookie that still names an operator session the store no longer knows: it ended
+    # (expired, logged out elsewhere, the password changed).
+    ended = SESSION_KEY in request.session and not await is_operator(request)
+    context = {
+        "next": _safe_next(next),
+        "password_configured": configured,
+        "reason": login_reason(_safe_next(next) if next else None, ended=ended),
+    }
     return await render(request, "login.html", context)
 
 
@@ -120,5 +133,6 @@ async def logout(request: Request, audit: AuditDep) -> Response:
         log.info("logged_out")
         await audit.record("logout", actor=actor, client=client_of(request))
     if wants_html(request):
+        flash(request, "success", "You are logged out.")
         return RedirectResponse("/", status_code=303)
     return JSONResponse({"operator": False})

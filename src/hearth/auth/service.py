@@ -87,3 +87,35 @@ class LoginThrottle:
         while failures and failures[0] < horizon:
             failures.popleft()
         return failures
+
+
+# Why a browser was sent to the login page, by a code the page derives from the session and
+# from the path it was sent from (never text from the URL): the page says it in words.
+LOGIN_REASONS = {
+    "ended": "Your session ended: log in again to carry on.",
+    "config": "Log in to change settings.",
+    "tokens": "Log in to manage API tokens.",
+    "activity": "Log in to see the activity log.",
+    "details": "Log in to see details: versions, addresses and errors.",
+    "page": "Log in to see this page.",
+}
+_REASON_BY_PATH = {
+    "/config": "config",
+    "/tokens": "tokens",
+    "/activity": "activity",
+    "/": "details",
+    "/status": "details",
+}
+
+
+def login_reason(next_path: str | None, *, ended: bool) -> str | None:
+    """What the login page says about why the operator is there: their session ended, or
+    the page they asked for (``next_path``) needs a login. None when they came of their
+    own accord (no ``next``)."""
+    if ended:
+        return LOGIN_REASONS["ended"]
+    if not next_path:
+        return None
+    path = next_path.split("?", 1)[0]
+    section = "/" + path.strip("/").split("/", 1)[0] if path.strip("/") else "/"
+    return LOGIN_REASONS[_REASON_BY_PATH.get(section, "page")]

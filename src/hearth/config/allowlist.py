@@ -36,6 +36,9 @@ class RuntimeKey:
     choices: tuple[str, ...] = ()
     max_length: int = 255
     aliases: tuple[str, ...] = ()
+    # The help beside the field when the page says it better than the description (which
+    # documents the variable too): a date picker shows the browser's format, not ISO's.
+    form_help: str = ""
 
     def __post_init__(self) -> None:
         # Secrets live in the environment or secret files, never in the database.
@@ -46,6 +49,11 @@ class RuntimeKey:
     def variable(self) -> str:
         """The environment variable named after the key."""
         return self.name.upper()
+
+    @property
+    def help(self) -> str:
+        """The help shown beside the field on the config page."""
+        return self.form_help or self.description
 
     @property
     def variables(self) -> tuple[str, ...]:
@@ -152,6 +160,7 @@ ALLOWLIST: dict[str, RuntimeKey] = {
             label="Event date",
             description="The date your service is about, YYYY-MM-DD. Empty: none.",
             kind="date",
+            form_help="The date your service is about: pick one, or leave it empty for none.",
         ),
     )
 }

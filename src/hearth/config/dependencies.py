@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from hearth.config.connections import LLMTrier
 from hearth.config.service import ConfigService, RuntimeValues
 from hearth.db.dependencies import SessionsDep
 
@@ -25,3 +26,12 @@ async def get_runtime_values(config: ConfigDep, sessions: SessionsDep) -> Runtim
 
 
 RuntimeValuesDep = Annotated[RuntimeValues, Depends(get_runtime_values)]
+
+
+async def get_llm_trier(request: Request) -> LLMTrier:
+    """What tries an LLM server from the config page: the app's LLM provider."""
+    trier: LLMTrier = request.app.state.llm
+    return trier
+
+
+LLMTrierDep = Annotated[LLMTrier, Depends(get_llm_trier)]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.responses import Response
@@ -12,16 +10,19 @@ from hearth.access.caller import identify
 from hearth.audit import service as audit_service
 from hearth.audit.dependencies import AuditDep
 from hearth.auth.dependencies import AuthDep
-from hearth.config.dependencies import ConfigDep
+from hearth.config import connections
+from hearth.config.allowlist import ALLOWLIST
+from hearth.config.connections import LLM_FIELDS, ConnectionTest
+from hearth.config.dependencies import ConfigDep, LLMTrierDep
 from hearth.config.schemas import RuntimeSettings
 from hearth.config.service import ConfigService, InvalidSettings, RuntimeValues
-from hearth.db.dependencies import SessionDep, UnitOfWorkDep
+from hearth.db.dependencies import SessionDep, SessionsDep, UnitOfWorkDep
 from hearth.errors import HearthError
 from hearth.health.dependencies import HealthDep
 from hearth.health.service import HealthService
-from hearth.kit.checks import CheckResult
 from hearth.log import get_logger
 from hearth.log.redaction import SENSITIVE_KEY
+from hearth.notify.dependencies import get_sender
 from hearth.web import csrf
 from hearth.web.forms import submitted_values
 from hearth.web.openapi import error_responses, form_or_json
@@ -31,9 +32,9 @@ from hearth.web.templating import TEMPLATES, flash, render, wants_html
 log = get_logger(__name__)
 router = APIRouter(tags=["config"])
 
-# An explicit connection test may take longer than a health probe's budget.
-TEST_TIMEOUT_SECONDS = 5.0
 SEEN_PREFIX = "seen_"
+# Sentences shown beside fields after a redirect (a save that warned), by key.
+NOTES_KEY = "config_notes"
 # Keys whose change makes the ``llm`` check's cached result wrong.
 LLM_KEYS = frozenset({"llm_provider", "llm_endpoint"})
 
@@ -63,16 +64,57 @@ async def _page(
     submitted: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
+    # In the form's order, as the summary and the title list them.
+    order = list(ALLOWLIST)
+    errors = dict(
+        sorted((errors or {}).items(), key=lambda e: order.index(e[0]) if e[0] in order else 99)
+    )
     context = {
-        "settings": values,
-        "errors": errors or {},
-        "submitted": submitted or {},
-        "services": health.names,
+        **_form_context(auth, config, values, errors=errors, submitted=submitted),
+        "notes": request.session.pop(NOTES_KEY, None) or {},
+        "error_title": _error_title(errors),
+        "services": [name for name in health.names if name != "llm"],
         "password_configured": auth.password.configured,
-        "editable": auth.password.configured,
-        "key_use": config.llm_api_key_use(values),
+        "notify_receivers": sender.labels if (sender := await get_sender(request)) else None,
     }
     return await render(request, "config.html", context, status_code=status_code)
+
+
+def _form_context(
+    auth: AuthDep,
+    config: ConfigService,
+    values: RuntimeValues,
+    *,
+    errors: dict[str, str],
+    submitted: dict[str, str] | None,
+    key_use_for: tuple[str, str] | None = None,
+) -> dict[str, object]:
+    """What the form's fields are drawn from (the page, and a test's fresh fields)."""
+    return {
+        "settings": values,
+        "errors": errors,
+        "submitted": submitted or {},
+        "llm_fields": LLM_FIELDS,
+        "labels": {name: key.label for name, key in ALLOWLIST.items()},
+        "component_label": connections.label,
+        "editable": auth.password.configured,
+        "key_use": config.key_use(*key_use_for) if key_use_for else config.llm_api_key_use(values),
+    }
+
+
+def _error_title(errors: dict[str, str]) -> str:
+    """What a failed save puts in the page title, by field label."""
+    labels = [ALLOWLIST[name].label if name in ALLOWLIST else name for name in errors]
+    if len(labels) > 2:  # noqa: PLR2004 (two names read well, more do not)
+        return f"{len(labels)} values need attention"
+    return f"{' and '.join(labels)} need{'s' if len(labels) == 1 else ''} attention"
+
+
+def saved_message(changes: dict[str, str]) -> str:
+    """The flash after a save: the labels of what changed, as the form names them."""
+    if not changes:
+        return "Nothing changed."
+    return f"Saved: {', '.join(ALLOWLIST[name].label for name in sorted(changes))}."
 
 
 @router.get("/config", dependencies=[OperatorDep], responses=error_responses(401, 503))
@@ -117,9 +159,11 @@ async def save_config(
     health: HealthDep,
     auth: AuthDep,
     audit: AuditDep,
+    llm: LLMTrierDep,
 ) -> Response:
     """Validate every value, then save the changed ones atomically; 422 with a reason per
-    key when one is refused (nothing is saved then)."""
+    key when one is refused (nothing is saved then). A saved LLM server that does not
+    answer is saved all the same, with a warning for the endpoint (``warnings``)."""
     values = await submitted_values(request, required=True)
     csrf.verify(request, values.pop(csrf.FIELD, None))
     if not auth.password.configured:
@@ -159,17 +203,23 @@ async def save_config(
                 {name: item.value for name, item in before.items()}, changes
             ),
         )
+    current = await config.values_in_force(unit.session)
+    warnings: dict[str, str] = {}
     if LLM_KEYS & changes.keys():
         unit.after_commit(lambda: _recheck_llm(health))
+        in_force = {name: item.value for name, item in current.items()}
+        if warning := await connections.warning_after_save(llm, in_force):
+            warnings["llm_endpoint"] = warning
     if wants_html(request):
-        flash(
-            request,
-            "success",
-            f"Saved: {', '.join(sorted(changes))}." if changes else "Nothing changed.",
-        )
+        if warnings:
+            request.session[NOTES_KEY] = warnings
+            flash(request, "warning", f"{saved_message(changes)} See the note beside the field.")
+        else:
+            flash(request, "success", saved_message(changes))
         return RedirectResponse("/config", status_code=303)
-    current = await config.values_in_force(unit.session)
-    return JSONResponse({"saved": sorted(changes), "settings": _as_json(current)})
+    return JSONResponse(
+        {"saved": sorted(changes), "settings": _as_json(current), "warnings": warnings}
+    )
 
 
 async def _recheck_llm(health: HealthService) -> None:
@@ -183,35 +233,89 @@ async def _recheck_llm(health: HealthService) -> None:
     "/config/test/{service}",
     dependencies=[OperatorDep],
     openapi_extra=_TEST_BODY,
-    responses=error_responses(401, 403, 404, 415),
+    responses=error_responses(401, 403, 404, 415, 422),
 )
 async def run_connection_test(
-    service: str, request: Request, health: HealthDep, audit: AuditDep
+    service: str,
+    request: Request,
+    sessions: SessionsDep,
+    config: ConfigDep,
+    health: HealthDep,
+    auth: AuthDep,
+    audit: AuditDep,
+    llm: LLMTrierDep,
 ) -> Response:
     """Check one component now, bypassing the health cache, within 5 s whatever the remote
-    does; answers ``{service, status, detail}`` (an HTML fragment for htmx)."""
+    does; answers ``{service, status, detail, latency_ms, tested_at}`` (an HTML fragment
+    for htmx). ``llm`` is tried with the values sent (``llm_provider``, ``llm_endpoint``,
+    ``llm_model``, ``embedding_model``; the saved ones for those not sent), validated as
+    a save validates them and saved by nothing; it answers ``models`` too, those the
+    server lists, and ``unsaved``: whether the values tried differ from the saved ones."""
     values = await submitted_values(request)
-    csrf.verify(request, values.get(csrf.FIELD))
+    csrf.verify(request, values.pop(csrf.FIELD, None))
     if service not in health.names:
         known = ", ".join(health.names)
         raise HTTPException(404, f"No component named {service!r}; known: {known}")
     log.info("connection_test_started", service=service)
+    if service == "llm":
+        return await _test_llm(request, sessions, config, auth, llm, values, audit)
+    tested = await connections.check_component(health, service)
+    await _record(request, audit, tested)
+    if wants_html(request):
+        return TEMPLATES.TemplateResponse(request, "_test_result.html", {"tested": tested})
+    return JSONResponse(tested.as_json())
+
+
+async def _test_llm(
+    request: Request,
+    sessions: SessionsDep,
+    config: ConfigService,
+    auth: AuthDep,
+    llm: LLMTrierDep,
+    values: dict[str, str],
+    audit: AuditDep,
+) -> Response:
+    # Read as the health check reads them: the environment's and defaults while the
+    # database is down, so the tests still work then.
+    in_force = await config.read_values(sessions)
+    seen = {k.removeprefix(SEEN_PREFIX): v for k, v in values.items() if k.startswith(SEEN_PREFIX)}
+    typed = {name: values[name] for name in LLM_FIELDS if name in values}
     try:
-        result = await asyncio.wait_for(health.check_now(service), TEST_TIMEOUT_SECONDS)
-    except TimeoutError:
-        result = CheckResult(
-            status="unreachable",
-            detail=f"no answer within {TEST_TIMEOUT_SECONDS:g} s",
-            latency_ms=TEST_TIMEOUT_SECONDS * 1000,
+        proposed = config.proposed(in_force, typed, seen=seen)
+    except InvalidSettings as exc:
+        if not wants_html(request):
+            raise
+        context = _form_context(auth, config, in_force, errors=exc.field_errors, submitted=typed)
+        return TEMPLATES.TemplateResponse(
+            request, "_llm_test.html", {**context, "tested": None, "models": ()}, status_code=422
         )
-    log.info("connection_test_result", service=service, status=result.status, detail=result.detail)
+    saved = {name: item.value for name, item in in_force.items()}
+    tested = await connections.try_llm(llm, proposed, saved=saved)
+    await _record(request, audit, tested)
+    if wants_html(request):
+        context = _form_context(
+            auth,
+            config,
+            in_force,
+            errors={},
+            submitted=typed,
+            key_use_for=(proposed["llm_provider"], proposed["llm_endpoint"]),
+        )
+        return TEMPLATES.TemplateResponse(
+            request, "_llm_test.html", {**context, "tested": tested, "models": tested.models}
+        )
+    return JSONResponse(tested.as_json())
+
+
+async def _record(request: Request, audit: AuditDep, tested: ConnectionTest) -> None:
+    result = tested.result
+    log.info(
+        "connection_test_result", service=tested.service, status=result.status, detail=result.detail
+    )
     await audit.record(
         "connection_tested",
         actor=(await identify(request)).actor,
         client=audit_service.client_of(request),
-        service=service,
+        service=tested.service,
         status=result.status,
     )
-    if wants_html(request):
-        return TEMPLATES.TemplateResponse(request, "_test_result.html", {"result": result})
-    return JSONResponse({"service": service, **result.model_dump()})

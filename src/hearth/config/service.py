@@ -84,9 +84,12 @@ class ConfigService:
     def llm_api_key_use(self, values: RuntimeValues) -> KeyUse | None:
         """Whether ``LLM_API_KEY`` goes to the LLM endpoint in force, and why: shown beside
         the endpoint. None when there is no key or no endpoint."""
-        endpoint = values["llm_endpoint"].value
+        return self.key_use(values["llm_provider"].value, values["llm_endpoint"].value)
+
+    def key_use(self, provider: str, endpoint: str) -> KeyUse | None:
+        """Whether ``LLM_API_KEY`` would go to ``endpoint`` spoken to as ``provider``."""
         use = self.settings.bound_llm_api_key().use_for(endpoint) if endpoint else None
-        if use is not None and use.sent and values["llm_provider"].value != "openai":
+        if use is not None and use.sent and provider != "openai":
             return KeyUse(sent=False, reason="LLM_API_KEY is not sent: Ollama takes no key")
         return use
 
@@ -130,26 +133,46 @@ class ConfigService:
         equals what was seen was not edited and is left alone, so two operators saving
         different keys from two tabs do not undo each other. Returns the stored changes.
         """
-        current = await self.values_in_force(session)
-        cleaned, errors = validate_values(submitted)
-        changes: dict[str, str] = {}
-        for name, value in cleaned.items():
-            unchanged = value == (seen[name] if seen and name in seen else current[name].value)
-            if unchanged:
-                continue
-            if current[name].locked:
-                errors[name] = (
-                    f"is set by {current[name].set_by} in the environment; change it there "
-                    "(the environment always wins)"
-                )
-                continue
-            changes[name] = value
-        if errors:
-            raise InvalidSettings(errors)
+        changes = changed_values(await self.values_in_force(session), submitted, seen)
         for name, value in changes.items():
             await repository.upsert(session, name, value)
         await session.flush()
         return changes
+
+    @staticmethod
+    def proposed(
+        current: RuntimeValues,
+        submitted: Mapping[str, str],
+        *,
+        seen: Mapping[str, str] | None = None,
+    ) -> dict[str, str]:
+        """Every value as it would be in force if ``submitted`` were saved over ``current``:
+        validated as ``save`` validates (``InvalidSettings``), and stored nowhere. For
+        trying a connection with the values typed in the form."""
+        changes = changed_values(current, submitted, seen)
+        return {name: changes.get(name, item.value) for name, item in current.items()}
+
+
+def changed_values(
+    current: RuntimeValues, submitted: Mapping[str, str], seen: Mapping[str, str] | None
+) -> dict[str, str]:
+    """The submitted values that differ from what the operator saw (else from the values
+    in force), validated; ``InvalidSettings`` naming each refused key."""
+    cleaned, errors = validate_values(submitted)
+    changes: dict[str, str] = {}
+    for name, value in cleaned.items():
+        if value == (seen[name] if seen and name in seen else current[name].value):
+            continue
+        if current[name].locked:
+            errors[name] = (
+                f"is set by {current[name].set_by} in the environment; change it there "
+                "(the environment always wins)"
+            )
+            continue
+        changes[name] = value
+    if errors:
+        raise InvalidSettings(errors)
+    return changes
 
 
 def set_by(key: RuntimeKey) -> str:

@@ -27,6 +27,7 @@ from hearth.config.allowlist import ALLOWLIST, InvalidValue
 from hearth.health.schemas import DetailsPolicy
 from hearth.kit.bound import BoundSecret
 from hearth.kit.urls import mask_url, normalize_database_url, origin, split_url
+from hearth.notify.urls import BadNotifyUrl, split_urls, token_parts
 
 # Written into .env.example so that copying the example without editing it is refused.
 SECRET_KEY_PLACEHOLDER = "replace-me-with-the-output-of-hearth-init-0000000000"  # noqa: S105 (a placeholder, refused as a key)
@@ -172,9 +173,17 @@ class Settings(BaseSettings):
     task_visibility_timeout_seconds: int = Field(
         default=3600,
         ge=1,
-        description="With Redis: how long a task taken, but not yet started, by a worker that "
+        description="How long a task taken, but not yet started, by a worker that "
         "died waits before it is delivered again (a started one comes back within two "
         "heartbeat windows). Keep it longer than your longest task.",
+    )
+    embedded_queue_poll_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=3600,
+        description="Without Redis: how often an idle worker looks at the queue in PostgreSQL "
+        "even though no notification came (it wakes on one at once); a lost notification "
+        "delays a task this long at most.",
     )
     worker_heartbeat_seconds: float = Field(
         default=10.0,
@@ -310,6 +319,47 @@ class Settings(BaseSettings):
         "/health, /readyz and the pages: when_authorized (the operator or an API token with "
         "read scope), always (anyone) or never (no one). Statuses and latencies are public.",
     )
+    health_monitor_seconds: float = Field(
+        default=15.0,
+        ge=1,
+        le=300,
+        description="How often the web app checks every component on its own, probed or not: "
+        "the health history, the metrics and the notifications follow these checks. The "
+        "dashboard and /status refresh at the same period while they are open.",
+    )
+    health_history_days: int = Field(
+        default=90,
+        ge=1,
+        le=3650,
+        description="How long each change of a component's status is kept (pruned hourly by "
+        "the worker).",
+    )
+
+    # Observability
+    metrics_enabled: bool = Field(
+        default=True,
+        description="Serve /metrics (Prometheus; an API token with the metrics scope reads "
+        "it) and count requests, tasks and LLM calls.",
+    )
+    notify_urls: SecretStr | None = Field(
+        default=None,
+        description="Where to send a notice when a component goes down and when it recovers: "
+        "Apprise URLs separated by spaces or commas (ntfy://, gotify://, mailto://, "
+        "discord://, tgram://, hassio://, json://…). A secret: it holds tokens.",
+    )
+    notify_grace_seconds: float = Field(
+        default=120.0,
+        ge=0,
+        le=86400,
+        description="How long a component stays unreachable before a notice is sent (a "
+        "blip shorter than this sends nothing).",
+    )
+    otel_exporter_otlp_endpoint: str | None = Field(
+        default=None,
+        description="Send traces (OpenTelemetry over OTLP/HTTP) to this collector's base URL, "
+        "e.g. http://127.0.0.1:4318 (spans go to /v1/traces), from the web app and every "
+        "worker. Unset, Hearth loads none of OpenTelemetry's SDK (docs/traces.md).",
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -393,6 +443,19 @@ class Settings(BaseSettings):
             )
         return value.strip()
 
+    @field_validator("otel_exporter_otlp_endpoint")
+    @classmethod
+    def _valid_otlp_endpoint(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None  # empty counts as unset, as Compose writes ${VAR:-}
+        parts = split_url(value.strip(), "http://otel-collector:4318")
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise PydanticCustomError(
+                "otlp_endpoint",
+                "must be the collector's OTLP/HTTP base URL, e.g. http://otel-collector:4318",
+            )
+        return value.strip()
+
     @field_validator(*ALLOWLIST)
     @classmethod
     def _valid_runtime_value(cls, value: str | None, info: ValidationInfo) -> str | None:
@@ -402,6 +465,17 @@ class Settings(BaseSettings):
             return ALLOWLIST[str(info.field_name)].validate(value)
         except InvalidValue as exc:
             raise PydanticCustomError("runtime_value", str(exc)) from None
+
+    @field_validator("notify_urls")
+    @classmethod
+    def _valid_notify_urls(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None  # empty counts as unset, as Compose writes ${VAR:-}
+        try:
+            split_urls(value.get_secret_value())
+        except BadNotifyUrl as exc:  # says which entry, never what it holds
+            raise PydanticCustomError("notify_urls", str(exc)) from None
+        return value
 
     @field_validator("forwarded_allow_ips")
     @classmethod
@@ -513,6 +587,9 @@ class Settings(BaseSettings):
             secret = getattr(self, name)
             if isinstance(secret, SecretStr):
                 values.append(secret.get_secret_value())
+        if self.notify_urls is not None:  # each URL and its tokens, wherever one is logged
+            for url in split_urls(self.notify_urls.get_secret_value()):
+                values.extend(token_parts(url))
         for name in URL_FIELDS:
             url = getattr(self, name)
             if url and (password := urlsplit(url).password):
@@ -541,4 +618,12 @@ SECRET_FIELDS = frozenset(
     name for name, field in Settings.model_fields.items() if _holds_secret(field)
 )
 # URLs that may carry a password: shown masked, never echoed back in an error message.
-URL_FIELDS = frozenset({"database_url", "redis_url", "llm_endpoint", "llm_trusted_origin"})
+URL_FIELDS = frozenset(
+    {
+        "database_url",
+        "redis_url",
+        "llm_endpoint",
+        "llm_trusted_origin",
+        "otel_exporter_otlp_endpoint",
+    }
+)

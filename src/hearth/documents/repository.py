@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any, cast
 
-from pgvector.sqlalchemy import Vector
-from sqlalchemy import Row, Table, bindparam, func, insert, select, text, update
+from sqlalchemy import Row, Table, case, func, insert, select, text, update
+from sqlalchemy import delete as sa_delete
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from hearth.models import Document
+from hearth.models.document import EMBEDDING_KEY
 
 _table = cast("Table", Document.__table__)
 # Every column but the vector, which may not exist (a server without pgvector).
@@ -57,13 +59,13 @@ async def nearest(
     size = len(query)
     vector = f"embedding::vector({size})"
     await session.execute(
-        # More candidates than the default 40 when more results are asked for; keep
-        # scanning past documents of other models (pgvector ≥ 0.8; ignored before).
+        # More candidates than pgvector's default 40 (see ef_search); keep scanning past
+        # documents of other models (pgvector ≥ 0.8; ignored before).
         text(
             "SELECT set_config('hnsw.ef_search', :ef, true), "
             "set_config('hnsw.iterative_scan', 'strict_order', true)"
         ),
-        {"ef": str(max(40, 2 * k))},
+        {"ef": str(ef_search(k))},
     )
     # The size is an int, not user text; every value is a bound parameter.
     statement = text(
@@ -77,37 +79,83 @@ async def nearest(
     return result.all()
 
 
+# The HNSW candidate list a search scans. pgvector's default, 40, found 81 % of the true
+# ten nearest among 100 000 documents of 384 dimensions (python -m bench.documents), 200
+# found 91 %, 400 found 99 % at about 2 ms a query: a search that misses one result in five
+# is not worth the millisecond saved.
+EF_SEARCH = 400
+
+
+def ef_search(k: int) -> int:
+    """The HNSW candidate list a search for ``k`` results scans (``hnsw.ef_search``)."""
+    return max(EF_SEARCH, 2 * k)
+
+
 def vector_literal(values: Sequence[float]) -> str:
-    """The text form pgvector reads, ``[1.0,2.5]``."""
-    return "[" + ",".join(repr(float(value)) for value in values) + "]"
+    """The text form pgvector reads, ``[1.0,2.5]``: JSON's, written by its C encoder (a
+    batch holds thousands of numbers)."""
+    return json.dumps([float(value) for value in values], separators=(",", ":"))
 
 
-# pg_try_advisory_lock key held by the one embedding run in flight: "hearthem" in ASCII.
-EMBEDDING_LOCK_ID = 0x686561727468656D
+# The first key of the two-key session advisory lock a run holds on each document it
+# embeds (the second is the document's id): "hearth-docs" hashed to an int4.
+CLAIM_NAMESPACE = 0x68646F63
+# Pending documents a claim looks at, oldest first, to find a batch no other run holds.
+CLAIM_SCAN = 16
 
 
-async def try_lock_embedding(connection: AsyncConnection) -> bool:
-    """Take the embedding run's lock for this connection's session; False when another
-    session holds it. PostgreSQL drops it when the session ends, however that happens."""
-    statement = text("SELECT pg_try_advisory_lock(:id)")
-    return bool(await connection.scalar(statement, {"id": EMBEDDING_LOCK_ID}))
-
-
-async def unlock_embedding(connection: AsyncConnection) -> None:
-    """Give the embedding run's lock back, if this session holds it."""
-    await connection.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": EMBEDDING_LOCK_ID})
-
-
-async def next_pending(connection: AsyncConnection, limit: int) -> Sequence[Any]:
-    """The ``limit`` oldest documents waiting to be embedded (no row lock: the caller
-    holds the embedding lock, and the store only fills what is still empty)."""
+async def claim_pending(connection: AsyncConnection, limit: int) -> Sequence[Any]:
+    """Claim the ``limit`` oldest pending documents no other run has claimed: a session
+    advisory lock on each, held until ``release_claims`` or the session's end (however it
+    ends), so no transaction stays open while the model works and nothing waits on a
+    claimed row. Their ids and texts, read again after the locks were taken: a document a
+    run stored and released meanwhile is not claimed again."""
+    scan = limit * CLAIM_SCAN
+    # The candidates are limited before any lock is tried, so the filter cannot lock the
+    # whole backlog whichever plan PostgreSQL picks; the outer LIMIT stops at ``limit``.
+    locked = await connection.execute(
+        text(
+            "SELECT id FROM (SELECT id FROM documents WHERE embedded_at IS NULL "
+            "ORDER BY id LIMIT :scan) AS candidates "
+            "WHERE pg_try_advisory_lock(:namespace, id) LIMIT :limit"
+        ),
+        {"scan": scan, "namespace": CLAIM_NAMESPACE, "limit": limit},
+    )
+    ids = list(locked.scalars())
+    if not ids:
+        return []
+    # A new statement, a new snapshot: a store committed before its run let go shows here.
     statement = (
         select(Document.id, Document.text)
-        .where(Document.embedded_at.is_(None))
+        .where(Document.id.in_(ids), Document.embedded_at.is_(None))
         .order_by(Document.id)
-        .limit(limit)
     )
-    return (await connection.execute(statement)).all()
+    rows = (await connection.execute(statement)).all()
+    stale = set(ids) - {row.id for row in rows}
+    if stale:
+        await release_claims(connection, sorted(stale))
+    return rows
+
+
+async def reclaim(connection: AsyncConnection, ids: Sequence[int]) -> None:
+    """Take again, where no other run has meanwhile, the claims of ``ids`` (a session that
+    held them was lost)."""
+    await connection.execute(
+        text("SELECT pg_try_advisory_lock(:namespace, id) FROM unnest(CAST(:ids AS int[])) AS id"),
+        {"namespace": CLAIM_NAMESPACE, "ids": list(ids)},
+    )
+
+
+async def release_claims(connection: AsyncConnection, ids: Sequence[int] | None = None) -> None:
+    """Give back this session's claims on ``ids``, or every claim (and any other advisory
+    lock of this session) when ``ids`` is None."""
+    if ids is None:
+        await connection.execute(text("SELECT pg_advisory_unlock_all()"))
+        return
+    await connection.execute(
+        text("SELECT pg_advisory_unlock(:namespace, id) FROM unnest(CAST(:ids AS int[])) AS id"),
+        {"namespace": CLAIM_NAMESPACE, "ids": list(ids)},
+    )
 
 
 async def has_pending(connection: AsyncConnection) -> bool:
@@ -121,27 +169,138 @@ async def store_embeddings(
 ) -> None:
     """Store each document's vector, its size and the model, and clear any failure; a
     document embedded meanwhile keeps what it has, so a store repeated after a lost
-    connection changes nothing."""
-    statement = (
-        update(_table)
-        .where(_table.c.id == bindparam("document_id"), _table.c.embedded_at.is_(None))
-        .values(
-            embedding=bindparam("vector", type_=Vector()),
-            embedding_model=model,
-            embedding_dim=bindparam("size"),
-            embedded_at=func.now(),
-            error=None,
-        )
+    connection changes nothing. One statement for the batch, the vectors as arrays."""
+    statement = text(
+        "UPDATE documents AS d SET embedding = CAST(v.vector AS vector), "
+        "embedding_model = :model, embedding_dim = v.size, embedded_at = now(), error = NULL "
+        "FROM unnest(CAST(:ids AS int[]), CAST(:vectors AS text[]), CAST(:sizes AS int[])) "
+        "AS v(id, vector, size) WHERE d.id = v.id AND d.embedded_at IS NULL"
     )
     await connection.execute(
         statement,
-        [
-            {"document_id": document_id, "vector": vector, "size": len(vector)}
-            for document_id, vector in zip(ids, vectors, strict=True)
-        ],
+        {
+            "model": model,
+            "ids": list(ids),
+            "vectors": [vector_literal(vector) for vector in vectors],
+            "sizes": [len(vector) for vector in vectors],
+        },
     )
 
 
 async def record_failure(connection: AsyncConnection, ids: Sequence[int], reason: str) -> None:
     """Record why embedding ``ids`` failed; they stay pending."""
     await connection.execute(update(_table).where(_table.c.id.in_(ids)).values(error=reason))
+
+
+# The console's view. No status column: a document's status follows from ``embedded_at``
+# and ``error``, which the worker already writes in one statement; a third column could
+# disagree with them. Counting is one pass over the table (docs/documents.md has the
+# figures); the failures and the re-embedding's progress read the pending rows through
+# ``ix_documents_pending``.
+_STATUS = case(
+    (Document.embedded_at.is_not(None), "embedded"),
+    (Document.error.is_not(None), "failed"),
+    else_="pending",
+)
+
+
+async def status_counts(session: AsyncSession) -> list[tuple[str, str | None, int]]:
+    """``(status, embedding_model, count)`` rows: status is embedded, pending (not embedded
+    yet) or failed (not embedded, the last attempt's reason kept); the model is the one
+    whose vector the document holds, if any (a document queued again keeps its old one)."""
+    status = _STATUS.label("status")
+    statement = (
+        select(status, Document.embedding_model, func.count().label("count"))
+        .group_by(status, Document.embedding_model)
+        .order_by(status, Document.embedding_model)
+    )
+    rows = (await session.execute(statement)).all()
+    return [(str(row[0]), row[1], int(row[2])) for row in rows]
+
+
+async def failures(session: AsyncSession, limit: int) -> Sequence[Row[Any]]:
+    """The oldest ``limit`` documents whose last embedding attempt failed, with the reason."""
+    statement = (
+        select(Document.id, func.left(Document.text, 120).label("excerpt"), Document.error)
+        .where(Document.embedded_at.is_(None), Document.error.is_not(None))
+        .order_by(Document.id)
+        .limit(limit)
+    )
+    return (await session.execute(statement)).all()
+
+
+async def delete(session: AsyncSession, document_id: int) -> bool:
+    """Delete a document, its vector with it; whether there was one."""
+    statement = sa_delete(Document).where(Document.id == document_id).returning(Document.id)
+    return (await session.execute(statement)).first() is not None
+
+
+async def count_unsearchable(session: AsyncSession, model: str, size: int) -> int:
+    """How many documents a search with a ``size``-long vector of ``model`` does not see:
+    those without a vector of that model (not embedded yet, or by another model).
+
+    "Another key than this search's" spelled as what ``ix_documents_embedding_key`` can
+    answer (no key, a smaller one, a larger one): a search reads the documents it cannot
+    see, not every document."""
+    key = EMBEDDING_KEY
+    statement = text(
+        f"SELECT count(*) FROM documents WHERE {key} IS NULL OR {key} < :key OR {key} > :key"  # noqa: S608 (a constant expression; the key is a bound parameter)
+    )
+    result = await session.execute(statement, {"key": f"{model}/{size}"})
+    return int(result.scalar_one())
+
+
+async def progress(
+    connection: AsyncConnection | AsyncSession, model: str
+) -> tuple[int, int, int, int]:
+    """``(done, total, waiting, failed)``: documents embedded by ``model``, all documents,
+    those waiting for the worker, and those of them whose last attempt failed."""
+    pending = Document.embedded_at.is_(None)
+    statement = select(
+        func.count().filter(Document.embedded_at.is_not(None), Document.embedding_model == model),
+        func.count(),
+        func.count().filter(pending),
+        func.count().filter(pending, Document.error.is_not(None)),
+    )
+    done, total, waiting, failed = (await connection.execute(statement)).one()
+    return int(done), int(total), int(waiting), int(failed)
+
+
+async def requeue_batch(
+    connection: AsyncConnection, model: str, after: int, limit: int
+) -> list[int]:
+    """Mark pending again the next ``limit`` documents (by id, past ``after``) embedded by
+    another model than ``model``; their ids. The old vector stays until the new one is
+    stored (a search by the old model still finds them). Rows another transaction is
+    writing are skipped (SKIP LOCKED): a store in flight is checked by its run, a delete
+    leaves nothing to do, another re-embedding marks them."""
+    chosen = (
+        select(Document.id)
+        .where(
+            Document.id > after,
+            Document.embedded_at.is_not(None),
+            Document.embedding_model.is_distinct_from(model),
+        )
+        .order_by(Document.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    statement = (
+        update(_table)
+        .where(_table.c.id.in_(chosen))
+        .values(embedded_at=None, error=None)
+        .returning(_table.c.id)
+    )
+    return sorted((await connection.execute(statement)).scalars())
+
+
+async def requeue_stale(connection: AsyncConnection, ids: Sequence[int], model: str) -> int:
+    """Mark pending again those of ``ids`` that hold a vector of ``model`` (a run that
+    embedded with a model no longer in force); how many."""
+    statement = (
+        update(_table)
+        .where(_table.c.id.in_(ids), _table.c.embedding_model == model)
+        .values(embedded_at=None)
+    )
+    return (await connection.execute(statement)).rowcount or 0

@@ -103,4 +103,71 @@ class SearchResults(BaseModel):
     query: str
     model: str
     results: list[SearchHit]
-    pending: int = Field(description="Documents not embedded yet, so not searched.")
+    pending: int = Field(
+        description="Documents not searched: they hold no vector of the query's model yet "
+        "(not embedded, or embedded by another model and waiting to be re-embedded)."
+    )
+
+
+class StatusCounts(BaseModel):
+    """How many documents are in each status; the three add up to ``total``."""
+
+    embedded: int = Field(description="Embedded, by whichever model.")
+    pending: int = Field(description="Waiting for the worker, no failed attempt.")
+    failed: int = Field(description="Waiting; the last attempt failed (retried by the sweep).")
+    total: int
+
+
+class ModelCount(BaseModel):
+    """The documents holding a vector of one embedding model."""
+
+    model: str
+    embedded: int = Field(description="Embedded by this model.")
+    requeued: int = Field(description="Still holding this model's vector, queued again.")
+    current: bool = Field(description="Whether it is the embedding model in force.")
+
+
+class Failure(BaseModel):
+    """A document whose last embedding attempt failed, and why."""
+
+    id: int
+    excerpt: str = Field(description="The first 120 characters of its text.")
+    error: str
+
+
+class ReembedProgress(BaseModel):
+    """How many documents hold a vector of the embedding model in force, out of all."""
+
+    model: str
+    done: int = Field(description="Embedded by this model.")
+    total: int
+    waiting: int = Field(description="Waiting for the worker (failed ones included).")
+    failed: int = Field(description="Waiting, their last attempt failed.")
+
+    @property
+    def complete(self) -> bool:
+        """Whether every document holds a vector of the model."""
+        return self.done >= self.total
+
+
+class DocumentsOverview(BaseModel):
+    """The Documents page as data: counts by status and by model, failures, progress."""
+
+    model: str = Field(description="The embedding model in force.")
+    counts: StatusCounts
+    models: list[ModelCount]
+    other_models: int = Field(
+        description="Documents embedded by another model than the one in force: not found "
+        "by search until re-embedded (POST /documents/reembed)."
+    )
+    failures: list[Failure] = Field(description="The oldest 50 failed documents.")
+    progress: ReembedProgress
+
+
+class ReembedQueued(BaseModel):
+    """What a re-embedding request did: documents marked pending, and the progress now."""
+
+    model: str
+    queued: int = Field(description="Documents marked pending by this request.")
+    progress: ReembedProgress
+    detail: str

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
@@ -24,18 +24,23 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from hearth.db import vector
 from hearth.db.engine import error_reason
 from hearth.db.unit import UnitOfWork
-from hearth.documents import repository
+from hearth.documents import reembed, repository
 from hearth.documents.schemas import (
     DocumentIn,
     DocumentOut,
     DocumentsAccepted,
+    DocumentsOverview,
+    Failure,
+    ModelCount,
+    ReembedQueued,
     SearchHit,
     SearchResults,
+    StatusCounts,
 )
 from hearth.errors import HearthError
 from hearth.llm.adapter import LLMAdapter, LLMUnavailable
 from hearth.log import get_logger
-from hearth.worker.queue import PendingTask, TaskQueue
+from hearth.worker.queue import PendingTask, QueueUnavailable, TaskQueue
 
 log = get_logger(__name__)
 
@@ -51,6 +56,8 @@ EMBED_MAX_CHARS = 8000
 # stop bound, hearth.worker.run.STOP_BOUND_SECONDS).
 STORE_RETRY_SECONDS = 20.0
 STORE_RETRY_INTERVAL_SECONDS = 0.5
+# Failed documents the Documents page lists, oldest first.
+FAILURES_SHOWN = 50
 
 
 class SearchUnavailable(HearthError):
@@ -120,57 +127,142 @@ async def search(  # noqa: PLR0913, PLR0917 (the resources its callers hold, the
             SearchHit(id=row.id, text=row.text, metadata=row.metadata, score=row.score)
             for row in rows
         ],
-        pending=await repository.count_pending(session),
+        # Not "not embedded": what this search could not see, by the query's model.
+        pending=await repository.count_unsearchable(session, model, len(query_vector)),
     )
+
+
+async def delete(session: AsyncSession, document_id: int) -> None:
+    """Delete a document and its vector; ``DocumentNotFound`` (404)."""
+    if not await repository.delete(session, document_id):
+        raise DocumentNotFound(f"There is no document {document_id}.")
+    log.info("document_deleted", document_id=document_id)
+
+
+async def overview(session: AsyncSession, model: str) -> DocumentsOverview:
+    """What the Documents page shows: counts by status and by model (``model`` being the
+    one in force), the oldest failures with their reason, the re-embedding's progress."""
+    counts = {"embedded": 0, "pending": 0, "failed": 0}
+    by_model: dict[str, dict[str, int]] = {}
+    for status, held_model, count in await repository.status_counts(session):
+        counts[status] += count
+        if held_model is not None:
+            held = by_model.setdefault(held_model, {"embedded": 0, "requeued": 0})
+            held["embedded" if status == "embedded" else "requeued"] += count
+    models = [
+        ModelCount(model=name, current=name == model, **held)
+        for name, held in sorted(by_model.items(), key=lambda item: (item[0] != model, item[0]))
+    ]
+    failures = [
+        Failure(id=row.id, excerpt=row.excerpt, error=row.error)
+        for row in await repository.failures(session, FAILURES_SHOWN)
+    ]
+    return DocumentsOverview(
+        model=model,
+        counts=StatusCounts(**counts, total=sum(counts.values())),
+        models=models,
+        other_models=sum(m.embedded for m in models if not m.current),
+        failures=failures,
+        progress=await reembed.progress(session, model),
+    )
+
+
+async def reembed_all(engine: AsyncEngine, queue: TaskQueue, model: str) -> ReembedQueued:
+    """Queue every document embedded by another model than ``model`` and send an embedding
+    run. The documents are marked (committed) first: a queue that is down then delays them
+    until the worker's sweep, and loses nothing."""
+    queued = await reembed.requeue_other_models(engine, model)
+    detail = f"Queued {queued} document{'s' * (queued != 1)} to be embedded by {model}."
+    if queued:
+        try:
+            await queue.send(PendingTask(EMBED_TASK))
+        except QueueUnavailable as exc:
+            log.warning("task_send_deferred", task=EMBED_TASK, reason=exc.reason)
+            detail += " The task queue is unavailable; the worker's sweep will start them."
+    else:
+        detail = f"Every embedded document is embedded by {model} already: nothing to queue."
+    async with engine.connect() as connection:
+        now = await reembed.progress(connection, model)
+    return ReembedQueued(model=model, queued=queued, progress=now, detail=detail)
 
 
 @dataclass(frozen=True)
 class BatchOutcome:
     """What one embedding run did: how many it embedded, whether documents still wait
-    (the caller queues the next run), or that another run was embedding (``busy``: that
-    run queues what remains)."""
+    (the caller queues the next run), or that every pending document was claimed by other
+    runs (``busy``: each of them queues what remains)."""
 
     embedded: int = 0
     more: bool = False
     busy: bool = False
 
 
-async def embed_next_batch(
+# The embedding model in force, read again after a batch is stored.
+ModelInForce = Callable[[], Awaitable[str]]
+
+
+async def embed_next_batch(  # noqa: PLR0913 (the resources its caller holds)
     engine: AsyncEngine,
     support: vector.VectorSupport,
     llm: LLMAdapter,
     model: str,
     *,
     probe: bool = False,
+    model_in_force: ModelInForce | None = None,
 ) -> BatchOutcome:
-    """Embed the oldest pending documents, ``EMBED_BATCH_SIZE`` of them in one call to the
-    model, unless another run is embedding (one run at a time, across all workers).
+    """Embed the oldest pending documents no other run has claimed, ``EMBED_BATCH_SIZE`` of
+    them in one call to the model. Runs on several workers share the backlog: each claims
+    its own batch (``repository.claim_pending``), so none is embedded twice, and a claim
+    dies with its session, so none is stranded by a worker that dies.
 
     Bounded work, so a worker told to stop finishes within one call to the model. With
     ``probe`` (a retry, a sweep) the LLM's health check is asked first, so a server known to
     be down costs a second, not the embedding timeout. ``LLMUnavailable`` when the model
     cannot answer, its reason recorded on the batch; a database error as it comes. Either
     way the documents stay pending for the next run.
+
+    ``model_in_force`` is asked once the batch is stored: if the model changed while the
+    run worked, the batch is queued again, so that no document keeps a vector of a model a
+    re-embedding, which may have run meanwhile, no longer wants.
     """
     async with engine.connect() as connection:
-        if not await repository.try_lock_embedding(connection):
-            return BatchOutcome(busy=True)
-        await connection.commit()
         try:
-            embedded = await _embed_locked(engine, connection, support, llm, model, probe=probe)
+            embedded = await _embed_claimed(engine, connection, support, llm, model, probe=probe)
+            if embedded and model_in_force is not None:
+                await _requeue_if_model_changed(connection, embedded, model, model_in_force)
         finally:
-            with contextlib.suppress(SQLAlchemyError):  # a lost session holds no lock
-                await repository.unlock_embedding(connection)
-                await connection.commit()
+            await _release(connection)
+        # Read once the claims are given back: a document added while this run held them
+        # is seen here, and gets the next run.
+        more = await repository.has_pending(connection)
+        await connection.commit()
     if embedded is None:
-        return BatchOutcome()
-    # Read after the lock is given back: a document added while this run held it (whose
-    # own run found the lock taken) is seen here, and gets the next run.
-    async with engine.connect() as connection:
-        return BatchOutcome(embedded=embedded, more=await repository.has_pending(connection))
+        return BatchOutcome(busy=more)
+    return BatchOutcome(embedded=len(embedded), more=more)
 
 
-async def _embed_locked(  # noqa: PLR0913 (the resources its caller holds)
+async def _release(connection: AsyncConnection) -> None:
+    """Give back the run's claims; where that fails, end the session (its claims go with
+    it) rather than let the pool hand it on still holding them."""
+    try:
+        await repository.release_claims(connection)
+        await connection.commit()
+    except SQLAlchemyError:
+        with contextlib.suppress(SQLAlchemyError):
+            await connection.invalidate()
+
+
+async def _requeue_if_model_changed(
+    connection: AsyncConnection, ids: list[int], model: str, model_in_force: ModelInForce
+) -> None:
+    now = await model_in_force()
+    if now != model:
+        count = await repository.requeue_stale(connection, ids, model)
+        await connection.commit()
+        log.info("documents_requeued_model_changed", count=count, used=model, in_force=now)
+
+
+async def _embed_claimed(  # noqa: PLR0913 (the resources its caller holds)
     engine: AsyncEngine,
     connection: AsyncConnection,
     support: vector.VectorSupport,
@@ -178,13 +270,15 @@ async def _embed_locked(  # noqa: PLR0913 (the resources its caller holds)
     model: str,
     *,
     probe: bool,
-) -> int | None:
-    """One batch, under the embedding lock; None when there is nothing this run can do."""
+) -> list[int] | None:
+    """One batch, claimed on ``connection``'s session: the ids embedded; None when there is
+    nothing this run can do."""
     if not await support.available(connection):
         if not probe:  # the sweep would say it every period
             log.warning("documents_not_embedded", reason=PGVECTOR_MISSING)
+        await connection.commit()
         return None
-    rows = await repository.next_pending(connection, EMBED_BATCH_SIZE)
+    rows = await repository.claim_pending(connection, EMBED_BATCH_SIZE)
     await connection.commit()  # no transaction stays open while the model works
     if not rows:
         return None
@@ -206,7 +300,7 @@ async def _embed_locked(  # noqa: PLR0913 (the resources its caller holds)
         log.warning("documents_store_retry", count=len(ids), reason=error_reason(exc))
         await _store_again(engine, ids, vectors, model)
     log.info("documents_embedded", count=len(ids), model=model)
-    return len(ids)
+    return ids
 
 
 async def _probe(llm: LLMAdapter) -> None:
@@ -228,18 +322,18 @@ async def _store_again(
     engine: AsyncEngine, ids: list[int], vectors: list[list[float]], model: str
 ) -> None:
     """Store the batch on a new connection, trying for ``STORE_RETRY_SECONDS``; the last
-    database error after that. Under the embedding lock when it can be had, so a run that
-    starts meanwhile finds it taken rather than ask the model for the same documents."""
+    database error after that. The lost session's claims went with it: they are taken
+    again where they are free, so a run that starts meanwhile does not ask the model for
+    the same documents."""
     deadline = time.monotonic() + STORE_RETRY_SECONDS
     while True:
         await asyncio.sleep(STORE_RETRY_INTERVAL_SECONDS)
         try:
             async with engine.connect() as connection:
-                locked = await repository.try_lock_embedding(connection)
+                await repository.reclaim(connection, ids)
                 await _store(connection, ids, vectors, model)
-                if locked:
-                    await repository.unlock_embedding(connection)
-                    await connection.commit()
+                await repository.release_claims(connection)
+                await connection.commit()
         except (OperationalError, InterfaceError):
             if time.monotonic() >= deadline:
                 raise

@@ -1,9 +1,10 @@
 """The worker's side of documents: embed what is pending, one batch per run.
 
-Idempotent, as every Hearth task: a run embeds the oldest pending documents, so a
-redelivered run, or one queued twice, simply finds less to do (or another run embedding,
-and ends at once). A run does one batch, then queues the next: a worker told to stop
-finishes one call to the model, and a ping waits for one batch, not for the backlog.
+Idempotent, as every Hearth task: a run embeds the oldest pending documents no other run
+has claimed, so a redelivered run, or one queued twice, simply finds less to do (or every
+pending document claimed by runs on other workers, and ends at once). A run does one
+batch, then queues the next: a worker told to stop finishes one call to the model, and a
+ping waits for one batch, not for the backlog.
 
 Runs come from four places: a document added, the run before (more remain), a worker
 starting, and each worker's beat every ``EMBEDDING_SWEEP_SECONDS`` (the sweep). Whatever
@@ -15,11 +16,14 @@ while a worker runs.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import contextlib
+import contextvars
+import os
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from celery import shared_task
-from celery.signals import worker_ready
+from celery.signals import worker_process_shutdown, worker_ready
 from kombu.exceptions import OperationalError as BrokerError
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -33,6 +37,11 @@ from hearth.kit.text import first_line
 from hearth.llm.adapter import LLMUnavailable
 from hearth.llm.provider import LLMChoice, LLMProvider
 from hearth.log import get_logger
+from hearth.worker import metrics as worker_metrics
+
+if TYPE_CHECKING:
+    import httpx
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 log = get_logger(__name__)
 
@@ -70,10 +79,8 @@ def embed_documents(self: Any, *, periodic: bool = False) -> dict[str, int]:  # 
     settings: Settings = self.app.conf.hearth_settings
     retries: int = self.request.retries
     try:
-        outcome = asyncio.run(
-            _embed_next_batch(
-                settings, self.app.conf.hearth_database_url, probe=periodic or retries > 0
-            )
+        outcome = _loop.run(
+            settings, self.app.conf.hearth_database_url, probe=periodic or retries > 0
         )
     except TRANSIENT as exc:
         reason = _reason(exc)
@@ -96,19 +103,85 @@ def _reason(exc: BaseException) -> str:
     return db_engine.error_reason(exc)
 
 
-async def _embed_next_batch(
-    settings: Settings, database_url: str, *, probe: bool
-) -> service.BatchOutcome:
-    import httpx
+class _ProcessLoop:
+    """One event loop per pool process for the embedding runs, with the database engine
+    and the HTTP client they share: a run then costs its own queries and its call to the
+    model, where a new loop, engine and client each time cost more than the batch's store
+    (new connections, the dialect's first queries, the TLS context). Made on first use in
+    the process that runs the task (never inherited across a fork); closed when that
+    process stops."""
 
-    engine = db_engine.create_engine(database_url)
-    try:
+    def __init__(self) -> None:
+        self._pid: int | None = None
+        self._runner: asyncio.Runner | None = None
+        self._engine: AsyncEngine | None = None
+        self._client: httpx.AsyncClient | None = None
+
+    def run(self, settings: Settings, database_url: str, *, probe: bool) -> service.BatchOutcome:
+        """One embedding run on this process's loop."""
+        if self._pid != os.getpid():  # a forked child: what the parent made is not its own
+            self._runner, self._engine, self._client = None, None, None
+            self._pid = os.getpid()
+        if self._runner is None:
+            self._runner = asyncio.Runner()
+        # In the context of the task that runs it (its trace span, its log fields), not in the
+        # one the runner copied when it was made, on the process's first run.
+        return self._runner.run(
+            self._run(settings, database_url, probe=probe), context=contextvars.copy_context()
+        )
+
+    async def _run(
+        self, settings: Settings, database_url: str, *, probe: bool
+    ) -> service.BatchOutcome:
+        import httpx
+
+        if self._engine is None:
+            self._engine = db_engine.create_engine(database_url)
+        if self._client is None:
+            self._client = httpx.AsyncClient()
+        return await _embed_next_batch(settings, self._engine, self._client, probe=probe)
+
+    def close(self) -> None:
+        """Close the engine, the client and the loop, if this process made them."""
+        if self._runner is None or self._pid != os.getpid():
+            return
+        with contextlib.suppress(Exception):  # stopping: nothing left to report to
+            self._runner.run(self._aclose())
+        self._runner.close()
+        self._runner = None
+
+    async def _aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+        if self._engine is not None:
+            await self._engine.dispose()
+        self._engine, self._client = None, None
+
+
+_loop = _ProcessLoop()
+
+
+@worker_process_shutdown.connect  # type: ignore[untyped-decorator]
+def _close_loop(**_kwargs: object) -> None:
+    _loop.close()
+
+
+async def _embed_next_batch(
+    settings: Settings, engine: AsyncEngine, client: httpx.AsyncClient, *, probe: bool
+) -> service.BatchOutcome:
+    config = ConfigService(settings)
+
+    async def model_in_force() -> str:
         async with AsyncSession(engine) as session:
-            values = await ConfigService(settings).values_in_force(session)
-        async with httpx.AsyncClient() as client:
-            provider = LLMProvider(lambda: client, settings.bound_llm_api_key())
-            llm = provider.adapter(LLMChoice.of(values))
-            model = values["embedding_model"].value
-            return await service.embed_next_batch(engine, _vector_support, llm, model, probe=probe)
-    finally:
-        await engine.dispose()
+            return (await config.values_in_force(session))["embedding_model"].value
+
+    async with AsyncSession(engine) as session:
+        values = await config.values_in_force(session)
+    provider = LLMProvider(
+        lambda: client, settings.bound_llm_api_key(), worker_metrics.llm_recorder()
+    )
+    llm = provider.adapter(LLMChoice.of(values))
+    model = values["embedding_model"].value
+    return await service.embed_next_batch(
+        engine, _vector_support, llm, model, probe=probe, model_in_force=model_in_force
+    )

@@ -19,6 +19,19 @@ from hearth.log import get_logger
 log = get_logger(__name__)
 
 Check = Callable[[], Awaitable[CheckResult]]
+# Told of each change of a component's status: (name, previous result or None, new result,
+# wall-clock time of the change). Called in the event loop; must not block or raise.
+ChangeListener = Callable[[str, CheckResult | None, CheckResult, float], None]
+
+
+@dataclass(frozen=True)
+class ComponentState:
+    """A component as last checked: its result, and when (wall-clock seconds) it was
+    checked and when its status last changed (in this process)."""
+
+    result: CheckResult
+    checked_at: float
+    changed_at: float
 
 
 @dataclass
@@ -30,6 +43,8 @@ class _Registered:
     cache_seconds: float
     result: CheckResult | None = None
     finished_at: float = 0.0
+    checked_at: float = 0.0  # wall clock, for people; finished_at is monotonic, for the cache
+    changed_at: float = 0.0
     running: asyncio.Task[CheckResult] | None = field(default=None, repr=False)
 
 
@@ -41,6 +56,7 @@ class HealthService:
         self.budget = budget
         self.cache_seconds = cache_seconds
         self._checks: dict[str, _Registered] = {}
+        self._listeners: list[ChangeListener] = []
 
     def register(
         self,
@@ -55,6 +71,20 @@ class HealthService:
         ``down``; ``cache_seconds`` overrides how long its result is reused."""
         cache = self.cache_seconds if cache_seconds is None else cache_seconds
         self._checks[name] = _Registered(name, check, critical, min(timeout, self.budget), cache)
+
+    def on_change(self, listener: ChangeListener) -> None:
+        """Have ``listener`` told of every change of a component's status from now on (the
+        first result of each component counts as a change from None)."""
+        self._listeners.append(listener)
+
+    def states(self) -> dict[str, ComponentState]:
+        """Each component's last result and when it was checked and changed, without running
+        a check; components not yet checked are left out."""
+        return {
+            name: ComponentState(entry.result, entry.checked_at, entry.changed_at)
+            for name, entry in self._checks.items()
+            if entry.result is not None
+        }
 
     @property
     def names(self) -> list[str]:
@@ -93,9 +123,13 @@ class HealthService:
         self._result_task(entry)
         return entry.result
 
-    async def check_now(self, name: str) -> CheckResult:
-        """Run ``name`` now, ignoring the cache (joining a run already under way)."""
+    async def check_now(self, name: str, *, within: float | None = None) -> CheckResult:
+        """Run ``name`` now, ignoring the cache (joining a run already under way). An
+        explicit ``within`` (a connection test's budget, longer than a probe's) runs a check
+        of its own, given that long."""
         entry = self._checks[name]
+        if within is not None:
+            return await self._execute(entry, within)
         if entry.running is None or entry.running.done():
             entry.running = asyncio.create_task(self._execute(entry), name=f"health:{name}")
         # Shielded: a caller that gives up must not cancel a run other callers share.
@@ -113,7 +147,9 @@ class HealthService:
         await asyncio.gather(*running, return_exceptions=True)
 
     def overall(self, results: dict[str, CheckResult]) -> OverallStatus:
-        """``down`` if a critical check is unreachable, ``degraded`` if an optional one is."""
+        """``down`` if a critical check is unreachable, ``degraded`` if an optional one is.
+        ``starting`` counts as ``ok``: during a normal start nothing is wrong yet, and a
+        component that outlasts its start window turns ``unreachable``."""
         failing = [name for name, result in results.items() if result.status == "unreachable"]
         if any(self._checks[name].critical for name in failing):
             return "down"
@@ -140,20 +176,24 @@ class HealthService:
             latency_ms=self.budget * 1000,
         )
 
-    async def _execute(self, entry: _Registered) -> CheckResult:
+    async def _execute(self, entry: _Registered, within: float | None = None) -> CheckResult:
         started = time.perf_counter()
+        limit = entry.timeout if within is None else within
         try:
-            result = await asyncio.wait_for(entry.check(), timeout=entry.timeout)
+            result = await asyncio.wait_for(entry.check(), timeout=limit)
         except TimeoutError:
-            result = CheckResult.timed(
-                "unreachable", f"no answer within {entry.timeout:g} s", started
-            )
+            result = CheckResult.timed("unreachable", f"no answer within {limit:g} s", started)
         except Exception as exc:  # a check must report, never raise
             log.warning("health_check_error", service=entry.name, exc_info=True)
             detail = mask_urls(f"{type(exc).__name__}: {exc}")
             result = CheckResult.timed("unreachable", detail, started)
         self._log(entry, result)
-        entry.result, entry.finished_at = result, time.monotonic()
+        previous, now = entry.result, time.time()
+        entry.result, entry.finished_at, entry.checked_at = result, time.monotonic(), now
+        if previous is None or previous.status != result.status:
+            entry.changed_at = now
+            for listener in self._listeners:
+                listener(entry.name, previous, result, now)
         return result
 
     @staticmethod

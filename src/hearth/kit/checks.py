@@ -10,7 +10,9 @@ from pydantic import BaseModel, Field, field_validator
 
 from hearth.kit.urls import mask_urls
 
-CheckStatus = Literal["ok", "unreachable", "unconfigured"]
+# ``starting``: on its way up and within its start window (a worker ``hearth serve`` has just
+# started, not yet reporting); nothing is wrong yet, so it does not degrade the overall status.
+CheckStatus = Literal["ok", "starting", "unreachable", "unconfigured"]
 
 
 class CheckResult(BaseModel):

@@ -120,3 +120,9 @@ def normalize_database_url(value: str) -> str:
             "database_url", "names no database; add it after the host, e.g. .../hearth"
         )
     return urlunsplit((driver, parts.netloc, parts.path, parts.query, parts.fragment))
+
+
+def libpq_url(url: str) -> str:
+    """SQLAlchemy's ``postgresql+psycopg://`` as the ``postgresql://`` libpq reads."""
+    scheme, separator, rest = url.partition("://")
+    return f"{scheme.split('+', 1)[0]}{separator}{rest}"

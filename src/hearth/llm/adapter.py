@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict
 
@@ -38,12 +38,28 @@ class LLMUnavailable(HearthError):
         super().__init__(mask_urls(" ".join(reason.split())))
 
 
+class LLMTimeout(LLMUnavailable):
+    """The LLM server did not answer in time (counted apart in the metrics)."""
+
+
+class Probe(NamedTuple):
+    """A check's result and the models the server said it has (empty when unknown)."""
+
+    result: CheckResult
+    models: tuple[str, ...] = ()
+
+
 class LLMAdapter(ABC):
     """An LLM server Hearth talks to. Its absence degrades Hearth; it never breaks it."""
 
     @abstractmethod
     async def check(self) -> CheckResult:
         """Whether the server answers, as a health check result; never raises."""
+
+    async def probe(self) -> Probe:
+        """The check, with the names of the server's models where it lists them (the
+        config page offers them as choices); never raises."""
+        return Probe(await self.check())
 
     @abstractmethod
     async def chat(self, messages: list[ChatMessage], *, model: str) -> str:

@@ -26,6 +26,10 @@ PROBE_AFTER_SECONDS = 2.0
 _PROBE_LIMIT_SECONDS = CHECK_TIMEOUT_SECONDS + 1.0
 
 
+class CircuitOpen(LLMUnavailable):
+    """A call refused at once: the last check found the server silent."""
+
+
 class Circuit(LLMAdapter):
     """``adapter``, refused at once while its last check got no answer in time. The check is
     the adapter's own (the health check ``llm`` runs it through here): a check that ran out
@@ -73,7 +77,7 @@ class Circuit(LLMAdapter):
         stale = time.monotonic() - self._checked_at >= PROBE_AFTER_SECONDS
         if stale and (self._probe is None or self._probe.done()):
             self._probe = asyncio.create_task(self._probe_again(), name="llm-circuit-probe")
-        raise LLMUnavailable(
+        raise CircuitOpen(
             f"The LLM server does not answer ({down.detail}); it is checked again in the"
             " background, try again shortly"
         )

@@ -7,17 +7,20 @@ from __future__ import annotations
 import textwrap
 import time
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
-
-import httpx
 
 from hearth.kit.checks import CheckResult
 from hearth.kit.text import first_line
 from hearth.kit.urls import mask_url
-from hearth.llm.adapter import LLMUnavailable
+from hearth.llm.adapter import LLMTimeout, LLMUnavailable, Probe
+
+if TYPE_CHECKING:
+    import httpx
 
 CHECK_TIMEOUT_SECONDS = 1.5
+# A page offers at most this many model names; a server may list thousands (OpenRouter).
+MAX_MODELS_LISTED = 500
 
 
 class LLMServer:
@@ -48,24 +51,36 @@ class LLMServer:
         """The JSON answer to ``POST url`` with ``body``; ``LLMUnavailable`` saying why not."""
         return await self._request("POST", url, within=within, body=body)
 
-    async def check_models(self, url: str, *, models_field: str) -> CheckResult:
-        """GET ``url`` and count the ``models_field`` list in its JSON: ``ok`` with the
-        count, or ``unreachable`` saying why. Never raises."""
+    async def check_models(
+        self, url: str, *, models_field: str, name_field: str, within: float
+    ) -> Probe:
+        """GET ``url`` and read the ``models_field`` list in its JSON, each model named by
+        its ``name_field``: ``ok`` with the count and the names, or ``unreachable`` saying
+        why. Never raises."""
         started = time.perf_counter()
         try:
-            payload = await self.get_json(url, within=CHECK_TIMEOUT_SECONDS)
+            payload = await self.get_json(url, within=within)
         except LLMUnavailable as exc:
-            return CheckResult.timed("unreachable", exc.message, started)
+            return Probe(CheckResult.timed("unreachable", exc.message, started))
         if not isinstance(payload, dict):
-            return CheckResult.timed("unreachable", self._not_our_json(url), started)
+            return Probe(CheckResult.timed("unreachable", self._not_our_json(url), started))
         models = payload.get(models_field, [])
-        count = len(models) if isinstance(models, list) else 0
-        noun = "model" if count == 1 else "models"
-        return CheckResult.timed("ok", f"{self.server} at {self.location}, {count} {noun}", started)
+        listed = models if isinstance(models, list) else []
+        names = tuple(
+            name
+            for model in listed
+            if isinstance(model, dict) and isinstance(name := model.get(name_field), str)
+        )
+        noun = "model" if len(listed) == 1 else "models"
+        detail = f"{self.server} at {self.location}, {len(listed)} {noun}"
+        return Probe(CheckResult.timed("ok", detail, started), names[:MAX_MODELS_LISTED])
 
     async def _request(
         self, method: str, url: str, *, within: float, body: dict[str, Any] | None = None
     ) -> object:
+        # Imported on the first call: a server that never asks an LLM need not load httpx.
+        import httpx
+
         try:
             response = await self.client.request(
                 method,
@@ -77,7 +92,7 @@ class LLMServer:
                 timeout=within,
             )
         except httpx.TimeoutException:
-            raise LLMUnavailable(f"{self.location} did not answer within {within:g} s") from None
+            raise LLMTimeout(f"{self.location} did not answer within {within:g} s") from None
         except httpx.ConnectError as exc:
             raise LLMUnavailable(f"cannot connect to {self.location}: {first_line(exc)}") from None
         except httpx.HTTPError as exc:

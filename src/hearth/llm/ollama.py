@@ -11,6 +11,7 @@ from hearth.llm.adapter import (
     EMBED_TIMEOUT_SECONDS,
     ChatMessage,
     LLMAdapter,
+    Probe,
 )
 
 
@@ -24,7 +25,9 @@ class OllamaAdapter(LLMAdapter):
         *,
         chat_timeout: float = CHAT_TIMEOUT_SECONDS,
         embed_timeout: float = EMBED_TIMEOUT_SECONDS,
+        check_timeout: float = http.CHECK_TIMEOUT_SECONDS,
     ) -> None:
+        self.check_timeout = check_timeout
         self.endpoint, params = http.split_endpoint(endpoint)
         self.client = client
         self.server = http.LLMServer(client, server="Ollama", location=self.endpoint, params=params)
@@ -34,7 +37,16 @@ class OllamaAdapter(LLMAdapter):
 
     async def check(self) -> CheckResult:
         """``GET /api/tags``: ``ok`` with the number of models, or why it is unreachable."""
-        return await self.server.check_models(f"{self.endpoint}/api/tags", models_field="models")
+        return (await self.probe()).result
+
+    async def probe(self) -> Probe:
+        """``GET /api/tags``: the check and the names of the models pulled."""
+        return await self.server.check_models(
+            f"{self.endpoint}/api/tags",
+            models_field="models",
+            name_field="name",
+            within=self.check_timeout,
+        )
 
     async def chat(self, messages: list[ChatMessage], *, model: str) -> str:
         """``POST /api/chat``, not streamed: the reply's ``message.content``."""

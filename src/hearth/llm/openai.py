@@ -16,6 +16,7 @@ from hearth.llm.adapter import (
     ChatMessage,
     LLMAdapter,
     LLMUnavailable,
+    Probe,
 )
 
 AZURE_API_VERSION = "2024-10-21"  # the latest generally available data-plane version
@@ -35,7 +36,7 @@ class OpenAICompatibleAdapter(LLMAdapter):
     standing for the model, so the ``model`` argument of ``chat``/``embed`` is ignored.
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 (three timeouts, each with its default)
         self,
         endpoint: str,
         client: httpx.AsyncClient,
@@ -43,8 +44,10 @@ class OpenAICompatibleAdapter(LLMAdapter):
         *,
         chat_timeout: float = CHAT_TIMEOUT_SECONDS,
         embed_timeout: float = EMBED_TIMEOUT_SECONDS,
+        check_timeout: float = http.CHECK_TIMEOUT_SECONDS,
     ) -> None:
         self.client = client
+        self.check_timeout = check_timeout
         self.chat_timeout = chat_timeout
         self.embed_timeout = embed_timeout
         base, params = http.split_endpoint(endpoint)
@@ -79,7 +82,13 @@ class OpenAICompatibleAdapter(LLMAdapter):
     async def check(self) -> CheckResult:
         """``GET /v1/models`` (for Azure, the resource's ``/openai/models``): ``ok`` with
         the number of models, or why not."""
-        return await self.server.check_models(self.models_url, models_field="data")
+        return (await self.probe()).result
+
+    async def probe(self) -> Probe:
+        """The check and the ``id`` of each model the server lists."""
+        return await self.server.check_models(
+            self.models_url, models_field="data", name_field="id", within=self.check_timeout
+        )
 
     async def chat(self, messages: list[ChatMessage], *, model: str) -> str:
         """``POST /chat/completions``: the first choice's ``message.content``."""

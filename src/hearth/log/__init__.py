@@ -1,5 +1,10 @@
 """Structured, redacted logs: ``configure_logging()`` once, then ``get_logger()``."""
 
-from hearth.log.setup import configure_logging, get_logger
+from hearth.log.plain import import_structlog_plain, refuse_httpx_command_line
 
-__all__ = ["configure_logging", "get_logger"]
+import_structlog_plain()  # before anything below imports structlog
+refuse_httpx_command_line()  # before anything imports httpx
+
+from hearth.log.setup import configure_logging, get_logger, recent_events  # noqa: E402
+
+__all__ = ["configure_logging", "get_logger", "recent_events"]

@@ -6,13 +6,14 @@ import atexit
 import logging
 import sys
 from collections.abc import Iterable
-from typing import TextIO
+from typing import Any, TextIO
 
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
 from hearth.log.redaction import Redactor
 from hearth.log.repeats import DEFAULT_LIMIT, DEFAULT_WINDOW_SECONDS, RepeatLimiter
+from hearth.log.ring import LogRing
 
 # Libraries whose INFO lines are noise for an operator.
 _QUIET_LOGGERS = {
@@ -32,6 +33,8 @@ _ROUTED_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "alembic", "sql
 # later configure_logging() updates these objects instead of replacing them.
 _redactor = Redactor()
 _repeats = RepeatLimiter()
+# The last warnings and errors of this process, for ``GET /diagnostics`` and ``hearth diagnose``.
+_ring = LogRing()
 
 
 class _AddService:
@@ -50,6 +53,26 @@ class _AddService:
 _add_service = _AddService("hearth")
 
 
+class _TraceIds:
+    """Adds ``trace_id`` and ``span_id`` (hex, as tracing back ends show them) while a span
+    is active, so a log line leads to its trace. Installed only when traces are on: it
+    imports OpenTelemetry's API, and a line then costs one context lookup more."""
+
+    def __init__(self) -> None:
+        from opentelemetry.trace import get_current_span
+
+        self._current_span = get_current_span
+
+    def __call__(
+        self, _logger: WrappedLogger, _method_name: str, event_dict: EventDict
+    ) -> EventDict:
+        context = self._current_span().get_span_context()
+        if context.is_valid:
+            event_dict["trace_id"] = format(context.trace_id, "032x")
+            event_dict["span_id"] = format(context.span_id, "016x")
+        return event_dict
+
+
 def configure_logging(  # noqa: PLR0913 (keyword-only: the settings of one pipeline)
     *,
     level: str = "INFO",
@@ -59,6 +82,7 @@ def configure_logging(  # noqa: PLR0913 (keyword-only: the settings of one pipel
     stream: TextIO | None = None,
     repeat_limit: int = DEFAULT_LIMIT,
     repeat_window: float = DEFAULT_WINDOW_SECONDS,
+    trace_ids: bool = False,
 ) -> None:
     """Route structlog and standard-library logging through one redacting pipeline.
 
@@ -66,7 +90,8 @@ def configure_logging(  # noqa: PLR0913 (keyword-only: the settings of one pipel
     on a terminal, json otherwise). Every line has ``timestamp``, ``level``, ``service``
     and ``event``; secrets are masked before anything is rendered. A line repeated more
     than ``repeat_limit`` times in ``repeat_window`` seconds is counted instead of written
-    (``hearth.log.repeats``; a limit of 0 writes every line).
+    (``hearth.log.repeats``; a limit of 0 writes every line). ``trace_ids``: lines written
+    inside a span carry ``trace_id`` and ``span_id`` (``hearth.traces``).
     """
     output = stream or sys.stdout
     _repeats.configure(repeat_limit, repeat_window)  # sums up what the old handler held back
@@ -81,6 +106,7 @@ def configure_logging(  # noqa: PLR0913 (keyword-only: the settings of one pipel
         structlog.stdlib.PositionalArgumentsFormatter(),
         structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp"),
         _add_service,
+        *([_TraceIds()] if trace_ids else []),
         structlog.processors.StackInfoRenderer(),
     ]
     renderer: Processor = (
@@ -95,6 +121,7 @@ def configure_logging(  # noqa: PLR0913 (keyword-only: the settings of one pipel
             structlog.processors.format_exc_info,
             structlog.processors.UnicodeDecoder(),
             _redactor,
+            _ring,  # after the redactor: the ring holds what was written, secrets masked
             renderer,
         ],
     )
@@ -145,6 +172,17 @@ def _sum_up_at_exit() -> None:
     ]
     if streams and all(stream is not None and not stream.closed for stream in streams):
         _repeats.flush()
+
+
+def recent_events() -> list[dict[str, Any]]:
+    """The running process's last log events at WARNING or above (at most 200), oldest first, each
+    as written: secrets masked."""
+    return _ring.events()
+
+
+def log_ring() -> LogRing:
+    """The ring ``recent_events`` reads (its capacity, how many it dropped; tests clear it)."""
+    return _ring
 
 
 def get_logger(name: str | None = None, **initial: object) -> structlog.stdlib.BoundLogger:

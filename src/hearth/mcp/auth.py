@@ -1,7 +1,7 @@
 """The bearer-token check in front of ``/mcp``: an API token with the ``write`` scope, or the
 static ``MCP_TOKEN``.
 
-A plain ASGI wrapper rather than FastMCP's token verifiers: Hearth is not an OAuth server,
+A plain ASGI wrapper rather than the MCP SDK's token verifiers: Hearth is not an OAuth server,
 and this way a refused request gets Hearth's JSON error (with its ``request_id``) and a
 message that says which token to send, instead of OAuth advice to "re-register" that no
 MCP client can follow here.

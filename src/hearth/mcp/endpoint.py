@@ -1,8 +1,8 @@
 """``/mcp`` in the web app: the MCP server behind the bearer-token guard.
 
 With ``MCP_TOKEN`` set, the server is built with the app and starts with it. Without it,
-``/mcp`` still takes API tokens with the ``write`` scope, but FastMCP (about 0.8 s of
-imports) is loaded only when the first such request arrives: a Hearth nobody reaches
+``/mcp`` still takes API tokens with the ``write`` scope, but the MCP SDK's server is
+loaded only when the first such request arrives: a Hearth nobody reaches
 through MCP does not pay for it.
 """
 
@@ -24,7 +24,8 @@ from hearth.mcp.auth import BearerTokenGuard
 from hearth.web.errors import error_response
 
 if TYPE_CHECKING:
-    from fastmcp.server.http import StarletteWithLifespan
+    from mcp.server.mcpserver import MCPServer
+    from starlette.applications import Starlette
 
     from hearth.mcp.resources import ToolResources
 
@@ -32,20 +33,30 @@ log = get_logger(__name__)
 
 PATH = "/mcp"
 ON_DEMAND_HINT = (
-    "FastMCP starts on the first request with a write-scoped API token; "
+    "the MCP server starts on the first request with a write-scoped API token; "
     "set MCP_TOKEN to start it with the server"
 )
 
 
-def _build(resources: Callable[[], ToolResources]) -> StarletteWithLifespan:
-    """The MCP server's ASGI app (a Starlette app with a lifespan)."""
-    from hearth.mcp.server import build_mcp_server  # FastMCP: about 0.8 s of imports
+def _build(resources: Callable[[], ToolResources]) -> tuple[MCPServer, Starlette]:
+    """The MCP server and its ASGI app (a Starlette app whose lifespan runs the server)."""
+    from mcp.server.transport_security import TransportSecuritySettings
+
+    from hearth.mcp.server import build_mcp_server  # the MCP SDK: most of a second of imports
 
     server = build_mcp_server(resources)
     # Stateless: any replica answers any request, so no sticky sessions behind a load
     # balancer; JSON answers rather than event streams, since no tool streams anything.
-    # Both are given explicitly so FASTMCP_* variables cannot change them.
-    return server.http_app(path=PATH, stateless_http=True, json_response=True)
+    # No DNS-rebinding check of the SDK's: it would accept only a loopback Host header, and
+    # Hearth is reached by other names. A page a browser was tricked into loading cannot pass
+    # the guard: it needs the bearer token, which no browser adds by itself as it does a cookie.
+    app = server.streamable_http_app(
+        streamable_http_path=PATH,
+        stateless_http=True,
+        json_response=True,
+        transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
+    )
+    return server, app
 
 
 class McpServer:
@@ -54,7 +65,10 @@ class McpServer:
 
     def __init__(self, resources: Callable[[], ToolResources], *, eager: bool) -> None:
         self._resources = resources
-        self.app: StarletteWithLifespan | None = _build(resources) if eager else None
+        self.server: MCPServer | None = None
+        self.app: Starlette | None = None
+        if eager:
+            self.server, self.app = _build(resources)
         self._open()
 
     def _open(self) -> None:
@@ -65,6 +79,14 @@ class McpServer:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Answer through the MCP server, starting it first if nobody has yet."""
+        if scope["method"] == "GET":
+            # A GET asks for an event stream of messages the server sends by itself; stateless,
+            # Hearth's never does (each answer comes with its POST), and the MCP specification
+            # has such a server answer 405. The SDK would open a stream that never ends.
+            refused = error_response(405, "The MCP endpoint takes POST: it sends no events.")
+            refused.headers["Allow"] = "POST, DELETE"
+            await refused(scope, receive, send)
+            return
         if not self._ready.is_set():
             self._wanted.set()
             await self._ready.wait()
@@ -101,9 +123,10 @@ class McpServer:
                     return
                 # The imports in a thread: the rest of Hearth keeps answering meanwhile.
                 await asyncio.to_thread(importlib.import_module, "hearth.mcp.server")
-                self.app = _build(self._resources)
-            async with self.app.lifespan(self.app):
-                tools = await self.app.state.fastmcp_server.list_tools()
+                self.server, self.app = _build(self._resources)
+            assert self.server is not None
+            async with self.app.router.lifespan_context(self.app):
+                tools = await self.server.list_tools()
                 log.info("mcp_enabled", path=PATH, tools=sorted(tool.name for tool in tools))
                 self._ready.set()
                 await self._stopping.wait()

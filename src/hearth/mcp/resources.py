@@ -1,4 +1,4 @@
-"""What the MCP tools use, kept apart from the server so that wiring it imports no FastMCP."""
+"""What the MCP tools use, kept apart from the server so that wiring it imports no MCP SDK."""
 
 from __future__ import annotations
 

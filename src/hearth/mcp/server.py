@@ -1,6 +1,6 @@
 """The MCP server: Hearth's tools, each a thin call into a service.
 
-Add a tool inside ``build_mcp_server``: an async function decorated with ``@server.tool``,
+Add a tool inside ``build_mcp_server``: an async function decorated with ``@server.tool()``,
 typed arguments and a typed (pydantic) return value, its docstring the description MCP
 clients show; wrap the work in ``tool_errors(name)`` so expected failures reach the client
 as tool errors with their message.
@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated
 
-from fastmcp import FastMCP
-from fastmcp.exceptions import ToolError
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import ToolAnnotations
 from pydantic import Field
 
@@ -42,13 +42,12 @@ INSTRUCTIONS = (
 )
 
 
-def build_mcp_server(resources: Callable[[], ToolResources]) -> FastMCP:
+def build_mcp_server(resources: Callable[[], ToolResources]) -> MCPServer:
     """The MCP server with Hearth's tools, each a thin call into a service."""
     _route_library_logs()
-    # Masked: an unexpected error's text stays in the (redacted) log, not in the answer.
-    server = FastMCP(
-        "Hearth", instructions=INSTRUCTIONS, version=hearth_version(), mask_error_details=True
-    )
+    # An unexpected error's text stays in the (redacted) log: the SDK answers it with the
+    # tool's name only. A ToolError's message (tool_errors, below) reaches the client.
+    server = MCPServer("Hearth", instructions=INSTRUCTIONS, version=hearth_version())
 
     @server.tool(annotations=READ_ONLY)
     async def health() -> HealthReport:
@@ -69,7 +68,7 @@ def build_mcp_server(resources: Callable[[], ToolResources]) -> FastMCP:
             async with unit_of_work(used.sessions) as unit:
                 return RuntimeSettings.of(await used.config.values_in_force(unit.session))
 
-    @server.tool
+    @server.tool()
     async def run_ping(
         wait_seconds: Annotated[
             float, Field(ge=0, le=30, description="How long to wait for the result")
@@ -81,7 +80,7 @@ def build_mcp_server(resources: Callable[[], ToolResources]) -> FastMCP:
         with tool_errors("run_ping"):
             return await worker_service.ping(resources().queue, wait_seconds)
 
-    @server.tool
+    @server.tool()
     async def add_document(document: DocumentIn) -> DocumentsAccepted:
         """Store a document (text, and optional metadata as a JSON object); a worker embeds
         it, after which search_documents finds it."""
@@ -118,17 +117,17 @@ def tool_errors(tool: str) -> Iterator[None]:
         yield
     except HearthError as exc:
         log.warning("mcp_tool_failed", tool=tool, reason=exc.message)
-        # Logged above, once, through Hearth's pipeline: FastMCP need not repeat it.
-        raise ToolError(exc.message, log_level=logging.DEBUG) from None
+        # Logged above through Hearth's pipeline; the SDK's own line about it is at INFO,
+        # below the level _route_library_logs leaves its loggers.
+        raise ToolError(exc.message) from None
 
 
 def _route_library_logs() -> None:
-    """Send FastMCP's and the MCP SDK's logs through Hearth's JSON pipeline."""
-    # FastMCP gives its logger a Rich console handler when imported; Hearth's lines are JSON.
-    root_level = logging.getLogger().level
-    for name in ("fastmcp", "mcp"):
-        logger = logging.getLogger(name)
-        logger.handlers.clear()
-        logger.propagate = True
-        # Their INFO lines describe every session and request: noise for an operator.
-        logger.setLevel(max(logging.WARNING, root_level))
+    """Send the MCP SDK's logs through Hearth's JSON pipeline."""
+    # Hearth's lines are JSON: no handler of the SDK's own (it adds one to the root logger
+    # only when that has none, which Hearth's never lacks).
+    logger = logging.getLogger("mcp")
+    logger.handlers.clear()
+    logger.propagate = True
+    # Its INFO lines describe every session and request: noise for an operator.
+    logger.setLevel(max(logging.WARNING, logging.getLogger().level))

@@ -13,6 +13,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from hearth.models.base import Base
 
+# A vector's model and size as one text, ``nomic-embed-text/768`` (NULL without a vector):
+# the size is an integer, so the last ``/`` parts them and no two pairs give one key.
+EMBEDDING_KEY = "((embedding_model)::text || '/' || (embedding_dim)::text)"
+
 
 class Document(Base):
     """The ``documents`` table: text, metadata, and the vector once the worker has made it."""
@@ -21,6 +25,11 @@ class Document(Base):
     __table_args__ = (
         # The worker's queue of work: documents not embedded yet, oldest first.
         Index("ix_documents_pending", "id", postgresql_where=sql("embedded_at IS NULL")),
+        # What a search cannot see (no vector of its model and size) is counted through
+        # this index, not a pass over every document (repository.count_unsearchable). An
+        # expression, not the two columns: an index on those would tempt PostgreSQL to
+        # answer the search itself with it, exactly and slowly, instead of the HNSW index.
+        Index("ix_documents_embedding_key", sql(EMBEDDING_KEY)),
     )
 
     id: Mapped[int] = mapped_column(Identity(), primary_key=True)

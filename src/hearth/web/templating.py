@@ -4,11 +4,11 @@ request wants HTML or JSON."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
-from fastapi.templating import Jinja2Templates
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -16,18 +16,63 @@ from hearth.version import hearth_version
 from hearth.web import csrf
 from hearth.web.operator import is_operator
 
-TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
+if TYPE_CHECKING:
+    from fastapi.templating import Jinja2Templates
 
 # What every page shows beyond the basics (the LLM banner), given by the app that wires the
 # concerns together: this low room imports none of them.
 PageContext = Callable[[Request], Awaitable[dict[str, Any]]]
 
+# The components' names for people, the same on every page; ids, JSON, metrics and logs keep
+# the short ones (``db``, ``llm``…).
+COMPONENT_LABELS = {
+    "db": "Database",
+    "redis": "Redis",
+    "llm": "LLM",
+    "worker": "Worker",
+    "mail": "Mail",
+}
+
+
+def component_label(name: str) -> str:
+    """A health component's name as the pages show it: ``db`` is "Database"."""
+    return COMPONENT_LABELS.get(name, name.replace("_", " ").capitalize())
+
+
+class _Templates:
+    """The pages' templates, loaded when the first page is drawn: Jinja2 is a tenth of the
+    server's start-up, and an API client, a probe or a scrape never needs it."""
+
+    @cached_property
+    def _templates(self) -> Jinja2Templates:
+        from fastapi.templating import Jinja2Templates
+
+        templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+        templates.env.filters["component_label"] = component_label
+        return templates
+
+    def TemplateResponse(  # noqa: N802 (Jinja2Templates' name)
+        self,
+        request: Request,
+        name: str,
+        context: dict[str, Any] | None = None,
+        status_code: int = 200,
+    ) -> Response:
+        """``Jinja2Templates.TemplateResponse``: ``name`` drawn with ``context``."""
+        return self._templates.TemplateResponse(request, name, context, status_code=status_code)
+
+
+TEMPLATES = _Templates()
+
 NAV = (
     ("/", "Dashboard"),
     ("/status", "Health"),
+    ("/tasks", "Tasks"),
     ("/config", "Config"),
+    ("/documents", "Documents"),
     ("/tokens", "Tokens"),
     ("/activity", "Activity"),
+    ("/diagnostics", "Diagnostics"),
 )
 
 

@@ -7,16 +7,20 @@ from typing import Any
 
 from celery import Celery
 from celery.backends.redis import RedisBackend
+from celery.schedules import crontab
 from kombu.entity import Queue
 
 from hearth.config.settings import Settings
+from hearth.kit.urls import libpq_url
 from hearth.worker.queue import BROKER_SOCKET_TIMEOUT_SECONDS
 
 # Results are kept a day, then Redis (or the database) forgets them.
 RESULT_EXPIRES = timedelta(hours=24)
 # Task modules and task names are written here as text, so the worker imports no concern.
-TASK_MODULES = ["hearth.worker.tasks", "hearth.documents.tasks"]
+TASK_MODULES = ["hearth.worker.tasks", "hearth.documents.tasks", "hearth.health.tasks"]
 EMBED_TASK = "hearth.embed_documents"
+PRUNE_HEALTH_HISTORY_TASK = "hearth.prune_health_history"
+PRUNE_TASK_RUNS_TASK = "hearth.prune_task_runs"
 # Embedding runs have a queue of their own. A worker takes from its queues in turn, so a
 # backlog of embedding runs delays another task by one run (one call to the model) at most.
 DEFAULT_QUEUE = "celery"
@@ -27,13 +31,24 @@ EMBEDDING_QUEUE = "embedding"
 BROKER_CONNECT_TIMEOUT_SECONDS = 3.0
 
 
+# The embedded queue's kombu transport (PostgreSQL, LISTEN/NOTIFY), named for kombu to load.
+EMBEDDED_TRANSPORT = "hearth.worker.pg_transport:Transport"
+
+
 def queue_urls(settings: Settings, database_url: str) -> tuple[str, str]:
-    """Broker and result backend: Redis when configured, else PostgreSQL (kombu's SQLAlchemy
-    transport and Celery's database backend), so the embedded mode needs no other server."""
+    """Broker and result backend: Redis when configured, else PostgreSQL (Hearth's own
+    transport, ``EMBEDDED_TRANSPORT``, and Celery's database backend), so the embedded mode
+    needs no other server."""
     if settings.redis_url:
         return settings.redis_url, settings.redis_url
+    # The transport takes libpq's postgresql:// (kombu would read a "+" as a transport name);
     # postgresql+psycopg:// serves SQLAlchemy's sync side as well as its async one.
-    return f"sqla+{database_url}", f"db+{database_url}"
+    return libpq_url(database_url), f"db+{database_url}"
+
+
+def embedded(app: Celery) -> bool:
+    """Whether ``app``'s broker is the embedded queue (PostgreSQL)."""
+    return bool(app.conf.broker_transport == EMBEDDED_TRANSPORT)
 
 
 def periodic_tasks(settings: Settings) -> dict[str, dict[str, Any]]:
@@ -48,7 +63,22 @@ def periodic_tasks(settings: Settings) -> dict[str, dict[str, Any]]:
             "schedule": period,
             "kwargs": {"periodic": True},
             "options": {"expires": period},
-        }
+        },
+        # Hourly, on the wall clock: a worker restarted often still runs it, and a laptop
+        # that sleeps at night prunes whenever it is up. A run deletes about one hour's worth
+        # of changes (next to nothing); every worker's beat sends it, and a second run finds
+        # nothing left to delete.
+        "health-history-prune": {
+            "task": PRUNE_HEALTH_HISTORY_TASK,
+            "schedule": crontab(minute=17),
+            "options": {"expires": 3000},
+        },
+        # The Tasks page's history, the same way: hourly, a second run deletes nothing.
+        "task-runs-prune": {
+            "task": PRUNE_TASK_RUNS_TASK,
+            "schedule": crontab(minute=43),
+            "options": {"expires": 3000},
+        },
     }
 
 
@@ -75,6 +105,8 @@ def create_celery(settings: Settings, database_url: str, *, waits: bool = True) 
     broker, backend = queue_urls(settings, database_url)
     extra = [name.strip() for name in settings.worker_imports.split(",") if name.strip()]
     app = Celery("hearth", broker=broker, backend=backend, include=[*TASK_MODULES, *extra])
+    if not settings.redis_url:
+        app.conf.broker_transport = EMBEDDED_TRANSPORT
     if settings.redis_url and not waits:
         app.backend_cls = SendingRedisBackend  # the database backend subscribes to nothing
     app.conf.update(
@@ -132,12 +164,18 @@ def create_celery(settings: Settings, database_url: str, *, waits: bool = True) 
             "socket_keepalive": True,
         }
     else:
-        # kombu's SQLAlchemy transport and Celery's database backend build engines of their
-        # own: a PostgreSQL that is down must fail a connection attempt, not hold it.
-        engine = {
+        app.conf.broker_transport_options = {
+            # As with Redis: a task taken by a worker that died, and not started, waits
+            # this long; a started one comes back with the sweep of orphaned tasks.
+            "visibility_timeout": settings.task_visibility_timeout_seconds,
+            # Workers wake on PostgreSQL's notifications; this is only the fallback look.
+            "poll_seconds": settings.embedded_queue_poll_seconds,
+            "connect_timeout": int(BROKER_CONNECT_TIMEOUT_SECONDS),
+        }
+        # Celery's database backend builds an engine of its own: a PostgreSQL that is down
+        # must fail a connection attempt, not hold it.
+        app.conf.database_engine_options = {
             "pool_pre_ping": True,
             "connect_args": {"connect_timeout": int(BROKER_CONNECT_TIMEOUT_SECONDS)},
         }
-        app.conf.broker_transport_options = engine
-        app.conf.database_engine_options = engine
     return app

@@ -9,6 +9,7 @@ modes have PostgreSQL.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from datetime import UTC, datetime
@@ -23,6 +24,7 @@ from hearth.kit.text import first_line
 from hearth.log import get_logger
 from hearth.worker import repository
 from hearth.worker.identity import MISSED_BEATS
+from hearth.worker.metrics import Folder
 from hearth.worker.orphans import OrphanSweeper
 
 log = get_logger(__name__)
@@ -42,6 +44,8 @@ class HeartbeatStep(bootsteps.StartStopStep):  # type: ignore[misc]
         self.engine = create_engine(app.conf.hearth_database_url, pool_size=1, pool_pre_ping=True)
         self.sweeper = OrphanSweeper(app, self.engine, self.window)
         self.started_at = datetime.now(UTC)
+        # The children's metrics, folded into each report (None: METRICS_ENABLED=false).
+        self.metrics: Folder | None = getattr(app.conf, "hearth_metrics", None)
         self.timer_ref: Any = None
         # Since when every report of ours got through (None after a failure): a worker judges
         # others by their silence only once it has itself reported for a whole window, so a
@@ -87,9 +91,17 @@ class HeartbeatStep(bootsteps.StartStopStep):  # type: ignore[misc]
             self._sweep()
 
     def _write(self, worker: Any) -> bool:  # noqa: ANN401 (Celery is untyped: its WorkController)
+        metrics = self._metrics(worker)
         try:
             with self.engine.begin() as connection:
-                repository.beat(connection, worker.hostname, worker.concurrency, self.started_at)
+                repository.beat(
+                    connection,
+                    worker.hostname,
+                    worker.concurrency,
+                    self.started_at,
+                    metrics=metrics,
+                    running=running_now(),
+                )
         except SQLAlchemyError as exc:
             self.reporting_since = None
             log.warning("worker_heartbeat_failed", reason=first_line(exc))
@@ -97,6 +109,20 @@ class HeartbeatStep(bootsteps.StartStopStep):  # type: ignore[misc]
         if self.reporting_since is None:
             self.reporting_since = time.monotonic()
         return True
+
+    def _metrics(self, worker: Any) -> str | None:  # noqa: ANN401 (Celery is untyped: its WorkController)
+        """The snapshot of the children's metrics, as JSON; None when there is none."""
+        if self.metrics is None:
+            return None
+        try:
+            processes = worker.pool.info.get("processes", [])
+        except Exception:  # noqa: BLE001 (the pool is starting or stopping: no child is spared then)
+            processes = []
+        try:
+            return json.dumps(self.metrics.snapshot(processes), separators=(",", ":"))
+        except (OSError, ValueError) as exc:  # a file being written; the next beat reads it
+            log.warning("worker_metrics_unreadable", reason=first_line(exc))
+            return None
 
     def _sweep(self) -> None:
         """Hand back the tasks of workers that stopped reporting (see ``orphans.py``)."""
@@ -106,3 +132,22 @@ class HeartbeatStep(bootsteps.StartStopStep):  # type: ignore[misc]
             self.sweeper.sweep()
         except Exception as exc:  # noqa: BLE001 (the broker's and the backend's errors are many; the next beat tries again)
             log.warning("orphan_sweep_failed", reason=first_line(exc))
+
+
+def running_now() -> str:
+    """The tasks this worker's pool is running, as JSON for the Tasks page: each one's id,
+    name and start (Unix time), as the main process knows them (Celery's active requests)."""
+    from celery.worker.state import active_requests
+
+    requests: list[Any] = []
+    for _attempt in range(3):
+        try:
+            requests = list(active_requests)  # a copy: the consumer changes the set meanwhile
+            break
+        except RuntimeError:  # it changed while being copied (a shutdown's reporting thread)
+            continue
+    running = [
+        {"id": request.id, "name": request.name, "started": request.time_start}
+        for request in requests
+    ]
+    return json.dumps(running, separators=(",", ":"))

@@ -4,8 +4,8 @@ windows, by the workers still alive.
 A task is acknowledged after it ran (``task_acks_late``), so a worker killed mid-task leaves
 its message taken but never acknowledged. Without this sweep the message waits: Redis hands it
 out again only after ``TASK_VISIBILITY_TIMEOUT_SECONDS`` (an hour, since a live worker's long
-task must not be handed out twice), and kombu's SQLAlchemy transport (the embedded broker)
-never does, for it keeps no record of acknowledgements.
+task must not be handed out twice), and so does the embedded queue in PostgreSQL
+(``pg_transport.py``).
 
 Each worker sweeps once per heartbeat (see ``heartbeat.py``). A task is orphaned when its
 result says STARTED (``task_track_started``) by a Hearth worker (one whose run-named heartbeat
@@ -14,14 +14,16 @@ result says STARTED (``task_track_started``) by a Hearth worker (one whose run-n
 
 - Redis: the message is in kombu's ``unacked`` hash; kombu's own ``restore_by_tag`` moves it
   back to its queue in one transaction (WATCH on the hash), so it is restored once.
-- PostgreSQL: the task's latest delivery in ``kombu_message`` is made visible again, by one
-  conditional UPDATE.
+- PostgreSQL: the task's message in ``task_messages``, if the dead worker still holds it
+  (``taken_by``), waits again, by an UPDATE that also wakes the workers (NOTIFY). One that
+  waits already (the visibility timeout handed it back first) counts as handed back; one a
+  live worker has taken since is left to it (its STARTED follows).
 
 The task's state becomes RETRY with a ``WorkerLostError`` naming the dead worker (what
 ``GET /tasks/{id}`` shows until a worker takes it), and ``task_redelivered`` is logged. One
 sweep runs at a time (a PostgreSQL advisory lock), whichever the broker: all workers share the
 database. A task that a dying worker had taken but not started yet has no owner on record; it
-falls back to the visibility timeout (Redis). ``-O fair`` keeps that gap to a moment.
+falls back to the visibility timeout. ``-O fair`` keeps that gap to a moment.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from celery.exceptions import WorkerLostError
 
 from hearth.log import get_logger
 from hearth.worker import repository
+from hearth.worker.app import embedded
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -63,7 +66,7 @@ class OrphanSweeper:
         self.app = app
         self.engine = engine
         self.window = window
-        self.embedded = str(app.conf.broker_url).startswith("sqla+")
+        self.embedded = embedded(app)
 
     def sweep(self) -> list[Orphan]:
         """Hand back every orphaned task; those handed back (none while another worker
@@ -101,14 +104,19 @@ class OrphanSweeper:
             if not _judged(worker, live):
                 continue
             orphan = Orphan(task_id, name, str(worker))
-            # Released in this transaction, marked, then committed: no worker can take the
+            # Locked until this transaction commits, after the mark: no worker can take the
             # task (and record STARTED) before the mark.
-            if repository.release_message(connection, task_id):
-                self._mark(orphan)
-                self._report(orphan)
-                handed_back.append(orphan)
-            else:
+            message = repository.task_message(connection, task_id)
+            if message is None:
                 self._mark_lost(orphan)
+                continue
+            if message.taken and message.taken_by not in (None, orphan.worker):
+                continue  # taken again by a live worker since: its STARTED follows
+            if message.taken:
+                repository.release_message(connection, message.id)
+            self._mark(orphan)
+            self._report(orphan)
+            handed_back.append(orphan)
         return handed_back
 
     def _orphan(self, task_id: str | None, live: dict[str, float]) -> Orphan | None:

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import redis
-import sqlalchemy
-import sqlalchemy.orm
-
+from hearth import traces
 from hearth.errors import HearthError
 from hearth.kit.text import first_line, innermost
 from hearth.log import get_logger
@@ -80,6 +78,9 @@ class TaskQueue:
         if self._app is not None:
             self._app.close()
             self._app = None
+            embedded_queue = sys.modules.get("hearth.worker.pg_transport")
+            if embedded_queue is not None:  # its pool of connections outlives kombu's
+                embedded_queue.dispose()
 
     def send_after_commit(self, unit: UnitOfWork, task: PendingTask) -> None:
         """Send ``task`` once ``unit`` is committed. The data it works on is stored by then,
@@ -104,7 +105,8 @@ class TaskQueue:
         logged ``task_send_unconfirmed``."""
         app = self.app
         try:
-            unconfirmed = await asyncio.to_thread(_publish, app, task)
+            with traces.sending(task.name, task.id) as headers:
+                unconfirmed = await asyncio.to_thread(_publish, app, task, headers)
         except Exception as exc:  # noqa: BLE001 (any failure here means the broker is away)
             # Celery, kombu and redis-py raise many kinds of errors for one cause: the broker
             # (or the result backend) is not there. None of them may become a 500.
@@ -161,10 +163,11 @@ def _watch_publishing() -> None:
     before_task_publish.connect(_note_publishing, weak=False, dispatch_uid=__name__)
 
 
-def _publish(app: Celery, task: PendingTask) -> str | None:
+def _publish(app: Celery, task: PendingTask, headers: dict[str, str]) -> str | None:
     """Publish ``task`` once, without Celery's retries (a retry of a publish that did reach
-    the broker would queue it twice). None when the broker took it; the reason when the
-    publish was written but never confirmed. Raises when nothing can have been queued."""
+    the broker would queue it twice), with ``headers`` added to the message (the trace it
+    continues). None when the broker took it; the reason when the publish was written but
+    never confirmed. Raises when nothing can have been queued."""
     _publishing.task_id = None
     with app.producer_or_acquire() as producer:
         _confirm_broker(producer.channel)
@@ -176,6 +179,7 @@ def _publish(app: Celery, task: PendingTask) -> str | None:
                 task_id=task.id,
                 producer=producer,
                 retry=False,
+                headers=headers or None,
             )
         except Exception as exc:
             if _publishing.task_id != task.id or _refused(exc):
@@ -188,19 +192,14 @@ def _confirm_broker(channel: object) -> None:
     """Ask the broker to answer, on the connection the publish will use next, before
     anything of the task is written: a broker that hangs fails here, within its client's
     timeout, and nothing is queued. The publish that follows can only be left unconfirmed
-    if the broker stops in the moment between the two."""
+    if the broker stops in the moment between the two.
+
+    The embedded queue (``hearth.worker.pg_transport``) needs nothing here: each publish
+    takes a connection from its pool that is pinged first, then writes in one statement."""
+    redis = sys.modules.get("redis")  # imported by kombu's Redis transport, if in use
     pool = getattr(channel, "pool", None)  # kombu's Redis channel: redis-py's pool
-    if isinstance(pool, redis.ConnectionPool):
+    if redis is not None and isinstance(pool, redis.ConnectionPool):
         redis.Redis(connection_pool=pool).ping()
-        return
-    session = getattr(channel, "session", None)  # kombu's SQLAlchemy channel
-    if isinstance(session, sqlalchemy.orm.Session):
-        try:
-            session.execute(sqlalchemy.text("SELECT 1"))
-            session.commit()
-        except Exception:
-            session.rollback()  # the channel's session serves the next send too
-            raise
 
 
 def _cause(exc: BaseException) -> BaseException:
@@ -215,14 +214,31 @@ def _cause(exc: BaseException) -> BaseException:
 
 def _refused(exc: BaseException) -> bool:
     """Whether the broker answered the publish with a refusal (out of memory, read-only):
-    then it has not queued the task."""
-    return isinstance(innermost(exc), redis.ResponseError)
+    then it has not queued the task. Nor has the embedded queue when it had no connection
+    to send it on, or when PostgreSQL answered its one statement with an error (an SQLSTATE
+    other than a broken connection's): that statement was rolled back."""
+    error: BaseException | None = exc
+    while error is not None:
+        if getattr(error, "nothing_sent", False):
+            return True  # the embedded queue had no connection to send it on
+        error = error.__cause__ or error.__context__
+    inner = innermost(exc)
+    redis = sys.modules.get("redis")
+    if redis is not None and isinstance(inner, redis.ResponseError):
+        return True
+    psycopg = sys.modules.get("psycopg")
+    if psycopg is not None and isinstance(inner, psycopg.Error):
+        sqlstate = inner.sqlstate
+        return sqlstate is not None and not sqlstate.startswith("08")
+    return False
 
 
 def _reason(exc: BaseException) -> str:
     """The innermost error's message, one line, no password; a timeout says so plainly."""
     cause = _cause(exc)
-    if isinstance(cause, redis.TimeoutError | TimeoutError):
+    redis = sys.modules.get("redis")
+    timeouts = (TimeoutError,) if redis is None else (redis.TimeoutError, TimeoutError)
+    if isinstance(cause, timeouts):
         # The driver's own words are "timed out": say who did not answer, and since when.
         return f"the broker did not answer within {BROKER_SOCKET_TIMEOUT_SECONDS:g} s"
     return first_line(cause)

@@ -8,6 +8,15 @@ import time
 from typing import Any
 
 from celery import shared_task
+from sqlalchemy import create_engine
+
+from hearth.worker import repository
+
+PRUNE_TASK_RUNS_TASK = "hearth.prune_task_runs"
+# The Tasks page shows a week of runs, and never more than this many: a flood of tiny tasks
+# (thousands an hour) must not grow the table without bound before the week is up.
+KEEP_RUN_DAYS = 7
+KEEP_RUN_ROWS = 50_000
 
 
 @shared_task(name="hearth.ping")  # type: ignore[untyped-decorator]
@@ -16,3 +25,16 @@ def ping(delay_seconds: float = 0.0) -> dict[str, Any]:
     if delay_seconds > 0:
         time.sleep(min(delay_seconds, 60.0))
     return {"pong": True, "worker": socket.gethostname()}
+
+
+@shared_task(name=PRUNE_TASK_RUNS_TASK, bind=True)  # type: ignore[untyped-decorator]
+def prune_task_runs(self: Any) -> dict[str, int]:  # noqa: ANN401 (Celery is untyped: the bound task)
+    """Forget task runs older than a week, and all but the newest ``KEEP_RUN_ROWS``;
+    returns how many went. A second run finds nothing to delete."""
+    engine = create_engine(self.app.conf.hearth_database_url, pool_size=1)
+    try:
+        with engine.begin() as connection:
+            deleted = repository.prune_runs(connection, days=KEEP_RUN_DAYS, rows=KEEP_RUN_ROWS)
+    finally:
+        engine.dispose()
+    return {"deleted": deleted}

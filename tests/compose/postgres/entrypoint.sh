@@ -1,6 +1,7 @@
 #!/bin/sh
 # The official postgres image's interface, for the test-only image: POSTGRES_USER,
-# POSTGRES_PASSWORD (or POSTGRES_PASSWORD_FILE), POSTGRES_DB; on first start, initdb, then
+# POSTGRES_PASSWORD (or POSTGRES_PASSWORD_FILE), POSTGRES_DB, POSTGRES_INITDB_ARGS (split on
+# spaces, as the official image does); on first start, initdb, then
 # every /docker-entrypoint-initdb.d/*.sql against POSTGRES_DB on a server that listens on its
 # socket only (so a TCP health check does not see it ready too early); then PostgreSQL on
 # port 5432 of every interface, with password authentication over TCP.
@@ -22,9 +23,12 @@ socket_dir=/tmp
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
     password_file=$(mktemp)
     printf '%s\n' "$POSTGRES_PASSWORD" >"$password_file"
+    # PostgreSQL 18's initdb turns page checksums on by default, 17's (the real image's) off:
+    # off first, as in 17, so only POSTGRES_INITDB_ARGS turns them on, as it must there.
+    # shellcheck disable=SC2086 # word splitting is the interface
     initdb --pgdata="$PGDATA" --username="$user" --pwfile="$password_file" \
         --auth-local=trust --auth-host=scram-sha-256 --encoding=UTF8 --locale=C.UTF-8 \
-        --no-instructions >/dev/null
+        --no-instructions --no-data-checksums ${POSTGRES_INITDB_ARGS:-} >/dev/null
     rm -f "$password_file"
     printf "listen_addresses = '*'\nunix_socket_directories = '%s'\n" "$socket_dir" \
         >>"$PGDATA/postgresql.conf"

@@ -1,5 +1,6 @@
 """What every pod of every rendering has: locked-down containers, a writable /tmp, the secrets
-as files, probes that ask Hearth, and migrations in an init container."""
+as files, probes that ask Hearth, migrations in an init container, and an api that serves on
+for a moment after it is told to stop."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from tests.support.kubernetes import (
     one,
     pod_spec,
     pod_specs,
+    render,
 )
 
 
@@ -96,3 +98,26 @@ def test_without_the_init_container_the_api_migrates_on_start(
         spec = pod_spec(objects, component)
         assert "initContainers" not in spec
         assert "MIGRATE_ON_START" not in config_map_of(objects, spec)  # Hearth's default: true
+
+
+def test_the_api_serves_on_while_its_endpoints_are_removed(
+    manifests: list[dict[str, Any]],
+) -> None:
+    """A preStop sleep (the image has coreutils' sleep) shorter than the grace period, leaving
+    Uvicorn time to finish the requests in flight; the worker, behind no Service, has none."""
+    spec = pod_spec(manifests, "api")
+    hook = container(spec, "api")["lifecycle"]["preStop"]["exec"]["command"]
+    assert hook[0] == "sleep"
+    delay = int(hook[1])
+    assert 1 <= delay <= 10
+    assert spec["terminationGracePeriodSeconds"] - delay >= 20
+    assert "lifecycle" not in container(pod_spec(manifests, "worker"), "worker")
+
+
+def test_the_pre_stop_delay_follows_the_values() -> None:
+    longer = render({"api": {"preStopSleepSeconds": 15, "terminationGracePeriodSeconds": 45}})
+    spec = pod_spec(longer.objects, "api")
+    assert container(spec, "api")["lifecycle"]["preStop"]["exec"]["command"] == ["sleep", "15"]
+    assert spec["terminationGracePeriodSeconds"] == 45
+    none = render({"api": {"preStopSleepSeconds": 0}})
+    assert "lifecycle" not in container(pod_spec(none.objects, "api"), "api")

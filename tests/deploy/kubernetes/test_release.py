@@ -15,10 +15,12 @@ from hearth.config.settings import Settings
 from tests.support.kubernetes import (
     DATABASE_URL,
     DEFAULT,
+    EXTERNAL_DATABASE,
     VALUES,
     Rendered,
     container,
     merged,
+    named,
     one,
     pod_checksums,
     pod_spec,
@@ -29,7 +31,7 @@ from tests.support.kubernetes import (
 @pytest.mark.parametrize(
     ("values", "message"),
     [
-        ({}, "needs an external PostgreSQL: set database.url"),
+        ({"postgresql": {"enabled": False}}, "needs an external PostgreSQL: set database.url"),
         (
             merged(DEFAULT, {"redis": {"enabled": False}}),
             "redis.enabled=false needs an external Redis: set redis.external.url",
@@ -43,7 +45,7 @@ from tests.support.kubernetes import (
             "with secret.existingSecret it creates none",
         ),
         (
-            merged(DEFAULT, {"database": {"existingSecret": "db"}}),
+            merged(EXTERNAL_DATABASE, {"database": {"existingSecret": "db"}}),
             "Set database.url or database.existingSecret, not both",
         ),
         (
@@ -133,7 +135,11 @@ def test_production_example_scales_and_protects_hearth(production: Rendered) -> 
     assert one(objects, "PodDisruptionBudget", "worker")["spec"]["minAvailable"] == 1
     ingress = one(objects, "Ingress")
     assert ingress["spec"]["tls"][0]["hosts"] == ["hearth.example.org"]
-    assert one(objects, "ConfigMap")["data"]["SESSION_COOKIE_SECURE"] == "true"
+    assert named(objects, "ConfigMap", "hearth-config")["data"]["SESSION_COOKIE_SECURE"] == "true"
+    # CloudNativePG's database: the bundled PostgreSQL is left out.
+    assert "postgresql" not in {
+        o["metadata"]["labels"].get("app.kubernetes.io/component") for o in objects
+    }
 
 
 def test_notes_say_how_to_reach_hearth_and_check_health(
@@ -149,8 +155,9 @@ def test_dev_values_use_a_local_image_and_readable_logs() -> None:
     api = container(pod_spec(objects, "api"), "api")
     assert api["image"] == "hearth:dev"
     assert api["imagePullPolicy"] == "Never"
-    assert one(objects, "ConfigMap")["data"]["LOG_FORMAT"] == "console"
-    assert "volumeClaimTemplates" not in one(objects, "StatefulSet", "redis")["spec"]
+    assert named(objects, "ConfigMap", "hearth-config")["data"]["LOG_FORMAT"] == "console"
+    for component in ("redis", "postgresql"):  # nothing left on disk after an uninstall
+        assert "volumeClaimTemplates" not in one(objects, "StatefulSet", component)["spec"]
 
 
 def test_behind_the_ingress_hearth_believes_the_pod_network_only(
@@ -158,10 +165,13 @@ def test_behind_the_ingress_hearth_believes_the_pod_network_only(
 ) -> None:
     """The Ingress controller's pods are the proxy: their X-Forwarded-For names the client the
     login throttle counts. Without an Ingress the chart names no proxy."""
-    assert "FORWARDED_ALLOW_IPS" not in one(default.objects, "ConfigMap")["data"]
-    for config in (one(production.objects, "ConfigMap"), one(kustomized, "ConfigMap")):
+    assert "FORWARDED_ALLOW_IPS" not in named(default.objects, "ConfigMap", "hearth-config")["data"]
+    for config in (
+        named(production.objects, "ConfigMap", "hearth-config"),
+        named(kustomized, "ConfigMap", "hearth-config"),
+    ):
         trusted = config["data"]["FORWARDED_ALLOW_IPS"]
         assert trusted == "10.42.0.0/16"
         assert Settings(_env_file=None, secret_key="k" * 40, forwarded_allow_ips=trusted)
     none = render(merged(VALUES["production"], {"ingress": {"forwardedAllowIps": ""}}))
-    assert one(none.objects, "ConfigMap")["data"]["FORWARDED_ALLOW_IPS"] == ""
+    assert named(none.objects, "ConfigMap", "hearth-config")["data"]["FORWARDED_ALLOW_IPS"] == ""

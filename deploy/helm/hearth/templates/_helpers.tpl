@@ -82,22 +82,57 @@ annotations:
 {{- end }}
 {{- end }}
 
+{{/* A third-party image (.Values.redis.image, .Values.postgresql.image): repository:tag,
+     and @digest when one is given (the runtime pulls by the digest; the tag tells people). */}}
+{{- define "hearth.pinnedImage" -}}
+{{- printf "%s:%s" .repository .tag }}{{ with .digest }}@{{ . }}{{ end }}
+{{- end }}
+
 {{/* Settings -------------------------------------------------------------------------- */}}
 
 {{/* Where Hearth reads its secret files (HEARTH_SECRETS_DIR). */}}
 {{- define "hearth.secretsDir" -}}/run/secrets/hearth{{- end }}
 
-{{/* The bundled Redis's URL (no password: only Hearth's pods may reach it). */}}
-{{- define "hearth.bundledRedisUrl" -}}
-{{- printf "redis://%s:6379/0" (include "hearth.componentName" (dict "ctx" . "component" "redis")) }}
+{{/* "true" when the release runs its own PostgreSQL: wanted, and no external one given. */}}
+{{- define "hearth.postgresqlEnabled" -}}
+{{- if and .Values.postgresql.enabled (not .Values.database.url) (not .Values.database.existingSecret) }}true{{ end }}
+{{- end }}
+
+{{- define "hearth.postgresqlName" -}}
+{{- include "hearth.componentName" (dict "ctx" . "component" "postgresql") }}
+{{- end }}
+
+{{- define "hearth.redisName" -}}
+{{- include "hearth.componentName" (dict "ctx" . "component" "redis") }}
+{{- end }}
+
+{{/* Where Hearth's DATABASE_URL is, as JSON {"name": Secret, "key": key}: the chart's Secret
+     (database.url), the operator's (database.existingSecret), or the bundled PostgreSQL's. */}}
+{{- define "hearth.databaseUrlSource" -}}
+{{- if .Values.database.url }}
+{{- dict "name" (include "hearth.secretName" .) "key" "DATABASE_URL" | toJson }}
+{{- else if .Values.database.existingSecret }}
+{{- dict "name" .Values.database.existingSecret "key" .Values.database.existingSecretKey | toJson }}
+{{- else }}
+{{- dict "name" (include "hearth.postgresqlName" .) "key" "uri" | toJson }}
+{{- end }}
+{{- end }}
+
+{{/* Where Hearth's REDIS_URL is, the same way: the bundled Redis's Secret, the chart's
+     (redis.external.url) or the operator's (redis.external.existingSecret). */}}
+{{- define "hearth.redisUrlSource" -}}
+{{- if .Values.redis.enabled }}
+{{- dict "name" (include "hearth.redisName" .) "key" "uri" | toJson }}
+{{- else if .Values.redis.external.url }}
+{{- dict "name" (include "hearth.secretName" .) "key" "REDIS_URL" | toJson }}
+{{- else }}
+{{- dict "name" .Values.redis.external.existingSecret "key" .Values.redis.external.existingSecretKey | toJson }}
+{{- end }}
 {{- end }}
 
 {{/* The ConfigMap's data as a dict: the chart's plumbing, then .Values.config. */}}
 {{- define "hearth.configData" -}}
 {{- $data := dict "HOST" "0.0.0.0" "PORT" (toString .Values.api.port) }}
-{{- if .Values.redis.enabled }}
-{{- $_ := set $data "REDIS_URL" (include "hearth.bundledRedisUrl" .) }}
-{{- end }}
 {{- if .Values.migrations.initContainer }}
 {{- $_ := set $data "MIGRATE_ON_START" "false" }}
 {{- end }}
@@ -117,16 +152,16 @@ annotations:
 {{- toJson $data }}
 {{- end }}
 
-{{/* A value of the chart's Secret that Hearth can generate: the one given, else the one
-     already in the cluster (so upgrades keep it), else a fresh random one.
-     (dict "ctx" $ "key" "SECRET_KEY" "length" 48) */}}
-{{- define "hearth.generatedSecret" -}}
-{{- $given := index .ctx.Values.secret.values .key | default "" }}
-{{- if $given }}
-{{- $given }}
+{{/* A secret value the chart can generate: the one given, else the one already in the
+     cluster (so upgrades keep it), else a fresh random one. Letters and digits only, so it
+     can go into a URL as it is.
+     (dict "ctx" $ "secret" "<Secret name>" "key" "SECRET_KEY" "given" "" "length" 48) */}}
+{{- define "hearth.generated" -}}
+{{- if .given }}
+{{- .given }}
 {{- else }}
 {{- $previous := "" }}
-{{- $existing := lookup "v1" "Secret" .ctx.Release.Namespace (include "hearth.secretName" .ctx) }}
+{{- $existing := lookup "v1" "Secret" .ctx.Release.Namespace .secret }}
 {{- if and $existing $existing.data }}
 {{- $previous = index $existing.data .key | default "" | b64dec }}
 {{- end }}
@@ -134,10 +169,17 @@ annotations:
 {{- end }}
 {{- end }}
 
+{{/* A value of the chart's Secret that Hearth can generate (SECRET_KEY, ADMIN_PASSWORD).
+     (dict "ctx" $ "key" "SECRET_KEY" "length" 48) */}}
+{{- define "hearth.generatedSecret" -}}
+{{- $given := index .ctx.Values.secret.values .key | default "" }}
+{{- include "hearth.generated" (dict "ctx" .ctx "secret" (include "hearth.secretName" .ctx) "key" .key "given" $given "length" .length) }}
+{{- end }}
+
 {{/* Changes whenever a value that feeds a Secret changes, so pods roll. Generated values
      are left out: they do not change once made. */}}
 {{- define "hearth.secretChecksum" -}}
-{{- $inputs := dict "secret" .Values.secret "database" .Values.database "redis" .Values.redis.external "redisEnabled" .Values.redis.enabled }}
+{{- $inputs := dict "secret" .Values.secret "database" .Values.database "redis" .Values.redis.external "redisEnabled" .Values.redis.enabled "redisAuth" .Values.redis.auth "postgresqlEnabled" (include "hearth.postgresqlEnabled" .) "postgresqlAuth" .Values.postgresql.auth }}
 {{- toJson $inputs | sha256sum }}
 {{- end }}
 
@@ -149,38 +191,49 @@ checksum/config: {{ include (print .Template.BasePath "/configmap.yaml") . | sha
 checksum/secret: {{ include "hearth.secretChecksum" . }}
 {{- end }}
 
-{{/* The secret files: the chart's Secret (or yours), plus the database and Redis URLs when
-     they come from Secrets of their own. */}}
+{{/* The secret files of a component's pod (dict "ctx" $ "component" "api"|"worker"): the
+     api gets the whole of the chart's Secret (or yours); the worker only the keys it reads
+     (SECRET_KEY, its settings require one; LLM_API_KEY for embedding runs, when there is
+     one), never the operator's password, the MCP token, the mail or notification secrets.
+     Both get DATABASE_URL and REDIS_URL from wherever they are. */}}
 {{- define "hearth.secretsVolume" -}}
+{{- $ctx := .ctx }}
+{{- $secret := include "hearth.secretName" $ctx }}
+{{- $api := eq .component "api" }}
 - name: secrets
   projected:
     defaultMode: 0440
     sources:
+      {{- if $api }}
       - secret:
-          name: {{ include "hearth.secretName" . }}
-      {{- with .Values.database.existingSecret }}
-      {{- if not (and (eq . (include "hearth.secretName" $)) (eq $.Values.database.existingSecretKey "DATABASE_URL")) }}
+          name: {{ $secret }}
+      {{- else }}
       - secret:
-          name: {{ . }}
+          name: {{ $secret }}
           items:
-            - key: {{ $.Values.database.existingSecretKey }}
-              path: DATABASE_URL
-      {{- end }}
-      {{- end }}
-      {{- if not .Values.redis.enabled }}
-      {{- with .Values.redis.external.existingSecret }}
-      {{- if not (and (eq . (include "hearth.secretName" $)) (eq $.Values.redis.external.existingSecretKey "REDIS_URL")) }}
+            - key: SECRET_KEY
+              path: SECRET_KEY
       - secret:
-          name: {{ . }}
+          name: {{ $secret }}
           items:
-            - key: {{ $.Values.redis.external.existingSecretKey }}
-              path: REDIS_URL
+            - key: LLM_API_KEY
+              path: LLM_API_KEY
+          # A Secret without the key is fine: no LLM key, no file.
+          optional: true
       {{- end }}
+      {{- range $variable, $source := dict "DATABASE_URL" (include "hearth.databaseUrlSource" $ctx | fromJson) "REDIS_URL" (include "hearth.redisUrlSource" $ctx | fromJson) }}
+      {{- /* The whole of the api's Secret already holds it under its own name. */}}
+      {{- if not (and $api (eq $source.name $secret) (eq $source.key $variable)) }}
+      - secret:
+          name: {{ $source.name }}
+          items:
+            - key: {{ $source.key }}
+              path: {{ $variable }}
       {{- end }}
       {{- end }}
 - name: tmp
   emptyDir:
-    sizeLimit: {{ .Values.tmpSizeLimit }}
+    sizeLimit: {{ $ctx.Values.tmpSizeLimit }}
 {{- end }}
 
 {{- define "hearth.volumeMounts" -}}

@@ -28,8 +28,8 @@
 {{- end }}
 
 {{- $db := .Values.database }}
-{{- if and (not $db.url) (not $db.existingSecret) }}
-{{- fail "Hearth on Kubernetes needs an external PostgreSQL: set database.url (postgresql://USER:PASSWORD@HOST:5432/DB) or database.existingSecret (a Secret holding that URL under database.existingSecretKey, e.g. CloudNativePG's <cluster>-app Secret with key uri)." }}
+{{- if and (not $db.url) (not $db.existingSecret) (not .Values.postgresql.enabled) }}
+{{- fail "postgresql.enabled=false needs an external PostgreSQL: set database.url (postgresql://USER:PASSWORD@HOST:5432/DB) or database.existingSecret (a Secret holding that URL under database.existingSecretKey, e.g. CloudNativePG's <cluster>-app Secret with key uri), or set postgresql.enabled=true for the bundled one." }}
 {{- end }}
 {{- if and $db.url $db.existingSecret }}
 {{- fail "Set database.url or database.existingSecret, not both." }}
@@ -68,6 +68,34 @@
 {{- end }}
 {{- if and $values.autoscaling.enabled (gt (int $values.autoscaling.minReplicas) (int $values.autoscaling.maxReplicas)) }}
 {{- fail (printf "%s.autoscaling: minReplicas (%d) is above maxReplicas (%d)." $component (int $values.autoscaling.minReplicas) (int $values.autoscaling.maxReplicas)) }}
+{{- end }}
+{{- end }}
+
+{{- $api := .Values.api }}
+{{- if ge (int $api.preStopSleepSeconds) (int $api.terminationGracePeriodSeconds) }}
+{{- fail (printf "api.preStopSleepSeconds (%d) must be below api.terminationGracePeriodSeconds (%d): the pod is killed when the grace period ends, and needs time after the delay to finish its requests." (int $api.preStopSleepSeconds) (int $api.terminationGracePeriodSeconds)) }}
+{{- end }}
+
+{{- $keda := .Values.worker.keda }}
+{{- if $keda.enabled }}
+{{- if .Values.worker.autoscaling.enabled }}
+{{- fail "worker.keda.enabled and worker.autoscaling.enabled both scale the workers (KEDA makes a HorizontalPodAutoscaler of its own): keep one, preferably KEDA, which sees the queue." }}
+{{- end }}
+{{- if not .Values.redis.enabled }}
+{{- fail "worker.keda.enabled reads the queues in the bundled Redis (redis.enabled=true): with an external Redis, write a ScaledObject of your own (docs/deployment-kubernetes.md shows one)." }}
+{{- end }}
+{{- if gt (int $keda.minReplicas) (int $keda.maxReplicas) }}
+{{- fail (printf "worker.keda: minReplicas (%d) is above maxReplicas (%d)." (int $keda.minReplicas) (int $keda.maxReplicas)) }}
+{{- end }}
+{{- end }}
+
+{{- $monitor := .Values.metrics.serviceMonitor }}
+{{- if $monitor.enabled }}
+{{- if not $monitor.tokenSecret.name }}
+{{- fail "metrics.serviceMonitor.enabled needs metrics.serviceMonitor.tokenSecret.name: a Secret holding an API token with the metrics scope (hearth token create prometheus --scope=metrics), since /metrics refuses anonymous scrapes. See docs/monitoring.md." }}
+{{- end }}
+{{- if eq (lower (toString (index .Values.config "METRICS_ENABLED" | default "true"))) "false" }}
+{{- fail "metrics.serviceMonitor.enabled scrapes /metrics, which config.METRICS_ENABLED=false switches off: remove one of them." }}
 {{- end }}
 {{- end }}
 {{- end }}

@@ -1,0 +1,1 @@
+"""Notifications: a notice through Apprise when a component stays down, and when it recovers."""

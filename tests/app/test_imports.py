@@ -1,0 +1,184 @@
+"""What each process imports: nothing it does not use.
+
+Every module a process imports costs it start-up time and memory for as long as it runs;
+`make bench` measures both against bare baselines. These tests hold the modules that
+`hearth serve` and the worker's main process leave out to it, each in a fresh interpreter
+(``sys.modules`` in a subprocess), and check that what the pool's children use is imported
+before they are forked, so that they share it.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from tests.support.paths import ROOT
+from tests.support.process import clean_environment
+
+# Used by none of Hearth's start-up paths, or only on some paths, imported there when used:
+# migrations (only when some are pending), outbound HTTP (the LLM, Google, notifications),
+# the task queue's client (the first task sent), templates (the first page), the MCP server
+# (the first MCP request), WebSockets (no route takes one) and rich (tracebacks in colour,
+# httpx's command line).
+NEVER_AT_START = (
+    "alembic",
+    "apprise",
+    "billiard",
+    "celery",
+    "cffi",
+    "fastmcp",
+    "httpcore",
+    "httpx",
+    "jinja2",
+    "kombu",
+    "mcp",
+    "pygments",
+    "redis",
+    "rich",
+    "websockets",
+    "wsproto",
+    "yaml",
+)
+# Serving only: the worker's main process has no web app and renders no page.
+NEVER_IN_THE_WORKER = (
+    "alembic",
+    "apprise",
+    "fastapi",
+    "fastmcp",
+    "httpx._main",
+    "jinja2",
+    "mcp",
+    "pygments",
+    "rich",
+    "starlette",
+    "uvicorn",
+    "websockets",
+)
+
+
+def _loaded(code: str, tmp_path: Path, **env: str) -> list[str]:
+    """Run ``code`` in a fresh interpreter; the modules it had loaded at the end."""
+    script = (
+        textwrap.dedent(code) + "\nimport sys\nprint('LOADED ' + json.dumps(sorted(sys.modules)))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", "import json\n" + script],
+        env={**clean_environment(**env), "PYTHONPATH": str(ROOT)},
+        cwd=tmp_path,  # no .env
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr + done.stdout
+    [line] = [line for line in done.stdout.splitlines() if line.startswith("LOADED ")]
+    modules: list[str] = json.loads(line.removeprefix("LOADED "))
+    return modules
+
+
+def _among(modules: list[str], names: tuple[str, ...]) -> list[str]:
+    """The names in ``names`` loaded, themselves or as the package of a loaded module."""
+    return sorted(
+        name for name in names if any(m == name or m.startswith(f"{name}.") for m in modules)
+    )
+
+
+def test_serve_imports_nothing_it_does_not_use_before_it_serves(tmp_path: Path) -> None:
+    """What `hearth serve` runs before Uvicorn takes over: the settings, the logs, the app
+    and Uvicorn's configuration, loaded as Uvicorn loads it."""
+    modules = _loaded(
+        """
+        from hearth import cli
+        settings = cli._settings()
+        cli._configure_logging(settings)
+        from hearth.app.factory import create_app
+        from hearth.app.server import uvicorn_config
+        uvicorn_config(settings, create_app(settings)).load()
+        """,
+        tmp_path,
+        HEARTH_DATA_DIR=str(tmp_path / "data"),
+    )
+    assert "fastapi" in modules  # the probe sees imports
+    assert "sqlalchemy" in modules
+    assert _among(modules, NEVER_AT_START) == []
+
+
+def test_the_worker_main_process_imports_nothing_of_the_web_app(tmp_path: Path) -> None:
+    """The worker's main process as it is when its pool is forked: the settings, the
+    Celery app with every task module, and what it imports for its children."""
+    modules = _loaded(
+        """
+        from hearth import cli
+        from hearth.worker import run
+        from hearth.worker.app import create_celery
+        settings = cli._settings()
+        cli._configure_logging(settings)
+        app = create_celery(settings, settings.database_url)
+        app.loader.import_default_modules()
+        run._import_what_the_pool_uses(app, metrics=True)
+        from hearth.models import Base
+        assert all(mapper.configured for mapper in Base.registry.mappers)
+        """,
+        tmp_path,
+        # Never connected to: building the app and importing the tasks connects nowhere.
+        DATABASE_URL="postgresql+psycopg://hearth@127.0.0.1:1/hearth",
+        REDIS_URL="redis://127.0.0.1:1/0",
+    )
+    assert "celery" in modules
+    assert "hearth.documents.tasks" in modules
+    assert _among(modules, NEVER_IN_THE_WORKER) == []
+
+
+def test_the_pool_children_import_nothing_for_their_http_client(tmp_path: Path) -> None:
+    """What a child's first embedding run imports for its HTTP client (httpx imports its
+    transport only when a client is made) is imported before the fork, where the children
+    share it; not in each child afterwards."""
+    code = """
+        from hearth import log
+        from celery import Celery
+        from hearth.worker import run
+        app = Celery("imports", broker="memory://", backend="cache+memory://")
+        run._import_what_the_pool_uses(app, metrics=False)
+        before = set(sys.modules)
+        import asyncio, httpx
+        async def use() -> None:
+            async with httpx.AsyncClient() as client:
+                await client.get("http://127.0.0.1:1/", timeout=0.5)
+        try:
+            asyncio.run(use())
+        except httpx.ConnectError:
+            pass
+        print("NEW " + json.dumps(sorted(set(sys.modules) - before)))
+        """
+    done = subprocess.run(
+        [sys.executable, "-c", "import json, sys\n" + textwrap.dedent(code)],
+        env={**clean_environment(), "PYTHONPATH": str(ROOT)},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr + done.stdout
+    [line] = [line for line in done.stdout.splitlines() if line.startswith("NEW ")]
+    assert json.loads(line.removeprefix("NEW ")) == []
+
+
+def test_httpx_comes_without_rich_and_still_works(tmp_path: Path) -> None:
+    """Httpx's command line (rich, pygments) is refused once Hearth's logging is imported;
+    the client itself is whole, and its stand-in ``main`` says the command line is absent."""
+    modules = _loaded(
+        """
+        import hearth.log
+        import httpx
+        assert httpx.Client().get  # the client works without its command line
+        """,
+        tmp_path,
+    )
+    assert "httpx" in modules
+    assert _among(modules, ("httpx._main", "rich", "pygments")) == []
+    without = _loaded("import httpx", tmp_path)  # the probe could fail: rich is installed
+    assert _among(without, ("httpx._main", "rich")) == ["httpx._main", "rich"]
