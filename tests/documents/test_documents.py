@@ -7,6 +7,7 @@ which has no pgvector, and show what Hearth does there.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 import uuid
@@ -66,6 +67,31 @@ async def test_documents_are_kept_on_postgresql_without_pgvector(
         assert "pgvector" in search.json()["detail"]
 
 
+async def test_a_batch_gets_its_ids_in_its_order(client_for: ClientFor, api_token: str) -> None:
+    """Each id of ``POST /documents/batch`` names the document at the same place in the
+    batch, with other batches stored at the same time; unicode, quotes and backslashes in
+    text and metadata arrive as sent."""
+    async with client_for() as client:
+        client.headers.update(bearer(api_token))
+        batches = [
+            [
+                {"text": f'batch {b} doc {n} "quoted" \\ back, été, 水', "metadata": {"n": [b, n]}}
+                for n in range(MAX_BATCH)
+            ]
+            for b in range(4)
+        ]
+        answers = await asyncio.gather(
+            *(client.post("/documents/batch", json={"documents": batch}) for batch in batches)
+        )
+        for batch, answer in zip(batches, answers, strict=True):
+            assert answer.status_code == 202, answer.text
+            ids = answer.json()["ids"]
+            assert len(set(ids)) == len(batch)
+            for document_id, sent in list(zip(ids, batch, strict=True))[:: MAX_BATCH // 10]:
+                stored = (await client.get(f"/documents/{document_id}")).json()
+                assert (stored["text"], stored["metadata"]) == (sent["text"], sent["metadata"])
+
+
 @pytest.mark.parametrize(
     ("method", "path", "body", "status", "words"),
     [
@@ -98,6 +124,17 @@ async def test_documents_are_kept_on_postgresql_without_pgvector(
         ("post", "/documents", {"text": "a\x00b"}, 422, "NUL"),
         ("post", "/documents", {"text": "x", "metadata": {"k": "a\x00b"}}, 422, "NUL"),
         ("post", "/documents", {"text": "x", "metadata": {"a\x00": 1}}, 422, "NUL"),
+        # JSON's "\ud800" reads as a lone surrogate, which no UTF-8 text (nor jsonb) holds.
+        ("post", "/documents", rb'{"text": "a\ud800b"}', 422, "unicode"),
+        ("post", "/documents", rb'{"text": "x", "metadata": {"k": "a\udc00"}}', 422, "surrogate"),
+        ("post", "/documents", rb'{"text": "x", "metadata": {"a\ud800": 1}}', 422, "surrogate"),
+        (
+            "post",
+            "/documents/batch",
+            rb'{"documents": [{"text": "fine"}, {"text": "x", "metadata": {"k": ["\udfff"]}}]}',
+            422,
+            "surrogate",
+        ),
         (
             "post",
             "/documents/batch",
@@ -118,7 +155,12 @@ async def test_bad_requests_are_refused_with_the_reason(
 ) -> None:
     async with client_for() as client:
         client.headers.update(bearer(api_token))
-        response = await client.request(method, path, json=body)
+        if isinstance(body, bytes):  # JSON that Python's own encoder would not write
+            response = await client.request(
+                method, path, content=body, headers={"content-type": "application/json"}
+            )
+        else:
+            response = await client.request(method, path, json=body)
     assert response.status_code == status, response.text
     assert words in response.text
 

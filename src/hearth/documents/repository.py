@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import Any, cast
 
-from sqlalchemy import Row, Table, case, func, insert, select, text, update
+from sqlalchemy import Row, Table, case, func, select, text, update
 from sqlalchemy import delete as sa_delete
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -26,15 +26,28 @@ _COLUMNS = (
 )
 
 
+# One JSON array in, one row out per element, in the array's order (insert_documents).
+_INSERT_BATCH = text(
+    "INSERT INTO documents (text, metadata) "
+    "SELECT item ->> 't', (item -> 'm')::jsonb "
+    "FROM json_array_elements(CAST(:batch AS json)) WITH ORDINALITY AS batch(item, position) "
+    "ORDER BY position RETURNING id"
+)
+
+
 async def insert_documents(
     session: AsyncSession, items: Sequence[tuple[str, dict[str, Any]]]
 ) -> list[int]:
-    """Store ``(text, metadata)`` pairs, not yet embedded; their ids in order."""
-    result = await session.execute(
-        insert(Document).returning(Document.id, sort_by_parameter_order=True),
-        [{"text": body, "meta": metadata} for body, metadata in items],
-    )
-    return list(result.scalars())
+    """Store ``(text, metadata)`` pairs, not yet embedded; their ids in order.
+
+    The batch travels as one JSON array, which PostgreSQL's C parser takes apart: a
+    statement per row, or arrays of text, would have the driver quote every text in
+    Python, the most of what a batch of 100 documents cost. The rows are inserted in the
+    batch's order, so the identity hands them increasing ids, and the sorted ids are in
+    the order given."""
+    batch = json.dumps([{"t": body, "m": metadata} for body, metadata in items], ensure_ascii=False)
+    result = await session.execute(_INSERT_BATCH, {"batch": batch})
+    return sorted(result.scalars())
 
 
 async def get(session: AsyncSession, document_id: int) -> Row[Any] | None:

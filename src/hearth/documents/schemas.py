@@ -36,10 +36,17 @@ class DocumentIn(BaseModel):
     def _storable_metadata(cls, value: dict[str, Any]) -> dict[str, Any]:
         try:
             # Strict JSON: NaN and Infinity (1e400 reads as Infinity) are not JSON at all.
-            text = json.dumps(value, allow_nan=False)
+            text = json.dumps(value, allow_nan=False, ensure_ascii=False)
         except ValueError:
             raise ValueError("metadata holds NaN or Infinity, which JSON cannot hold") from None
-        if len(text) > MAX_METADATA_BYTES:
+        try:
+            size = len(text.encode())
+        except UnicodeEncodeError:  # "\ud800" in the body: JSON reads it, UTF-8 cannot hold it
+            raise ValueError(
+                "metadata holds a lone surrogate (a \\uD800-\\uDFFF escape without its "
+                "pair), which is not Unicode text"
+            ) from None
+        if size > MAX_METADATA_BYTES:
             raise ValueError(f"metadata is larger than {MAX_METADATA_BYTES} bytes as JSON")
         if _holds_nul(value):  # PostgreSQL's jsonb refuses the NUL character
             raise ValueError("metadata holds a NUL character, which PostgreSQL cannot store")
