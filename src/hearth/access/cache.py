@@ -25,7 +25,7 @@ MAX_ENTRIES = 256
 
 @dataclass(frozen=True)
 class Verified:
-    """What the database said of an accepted token, and when."""
+    """What the database said of a token it accepted."""
 
     name: str
     scopes: frozenset[str]
