@@ -150,7 +150,9 @@ def _add_token_commands(commands: Any) -> None:  # noqa: ANN401 (argparse's priv
     create.set_defaults(handler=_token_create)
     listing = token_actions.add_parser("list", help="list the tokens (never their secrets)")
     listing.set_defaults(handler=_token_list)
-    revoke = token_actions.add_parser("revoke", help="refuse a token from now on")
+    revoke = token_actions.add_parser(
+        "revoke", help="refuse a token (running servers: within API_TOKEN_CACHE_SECONDS)"
+    )
     revoke.add_argument("name", metavar="NAME")
     revoke.set_defaults(handler=_token_revoke)
 
@@ -548,7 +550,7 @@ def _token_list(_args: argparse.Namespace) -> int:
 def _token_revoke(args: argparse.Namespace) -> int:
     import asyncio
 
-    from hearth.access import service
+    from hearth.access import commands, service
     from hearth.app.runtime import audit_trail
     from hearth.db.commands import command_session
 
@@ -567,7 +569,7 @@ def _token_revoke(args: argparse.Namespace) -> int:
     except service.UnknownToken as exc:
         print(exc.message, file=sys.stderr)
         return EXIT_FAILURE
-    print(f"Revoked the token {args.name!r}: it is refused from now on.")
+    print(commands.revoked_line(args.name, settings.api_token_cache_seconds))
     return EXIT_OK
 
 

@@ -60,7 +60,9 @@ async def test_create_list_and_revoke(
     assert token not in listed.stdout
     assert listed.stdout.splitlines()[0].startswith("NAME")
     assert revoked.returncode == 0, revoked.stderr
-    assert f"Revoked the token {name!r}" in revoked.stdout
+    assert f"Revoked the token {name!r}: running Hearth processes refuse it within 5 s" in (
+        revoked.stdout
+    )
     [after] = [row for row in listed_after.stdout.splitlines() if row.startswith(name)]
     assert "revoked" in after
     assert refused.status_code == 401

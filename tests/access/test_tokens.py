@@ -216,7 +216,10 @@ async def test_the_console_page_creates_and_revokes_a_token(
             data={"csrf_token": csrf[1], "name": "bad name!", "scope": "admin"},
             headers={**html, "X-CSRF-Token": ""},
         )
-        async with served(create_app(make_settings())) as other:
+        # Another replica, which asks the database on every request: refuses the token once
+        # the revocation is committed (with its cache, within API_TOKEN_CACHE_SECONDS;
+        # test_token_cache.py).
+        async with served(create_app(make_settings(api_token_cache_seconds=0))) as other:
             before = await other.get(f"/tasks/{TASK_ID}", headers=bearer(secret))
             revoked = await operator.post(
                 "/tokens/revoke",

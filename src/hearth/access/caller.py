@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from fastapi import Request
 
 from hearth.access import service as token_service
+from hearth.access.cache import get_grant_cache
 from hearth.access.tokens import SCOPES, Scope
 from hearth.db.dependencies import get_sessions
 from hearth.web.operator import is_operator
@@ -51,7 +52,8 @@ def bearer_credentials(authorization: str | None) -> str | None:
 
 async def identify(request: Request) -> Caller:
     """The caller of ``request``, looked up once and kept on ``request.state``. A bearer
-    token costs one indexed query; ``DatabaseUnavailable`` (503) when it cannot be made."""
+    token costs one indexed query unless this process verified it a few seconds ago;
+    ``DatabaseUnavailable`` (503) when it cannot be made."""
     known: Caller | None = getattr(request.state, "caller", None)
     if known is None:
         known = await _find(request)
@@ -66,7 +68,9 @@ async def _find(request: Request) -> Caller:
     if presented is None:
         return ANONYMOUS
     try:
-        grant = await token_service.authenticate(await get_sessions(request), presented)
+        grant = await token_service.authenticate(
+            await get_sessions(request), presented, await get_grant_cache(request)
+        )
     except token_service.RefusedToken as refusal:
         return Caller(refused=refusal.reason)
     return Caller(token=grant.name, scopes=grant.scopes)

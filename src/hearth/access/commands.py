@@ -24,6 +24,17 @@ def created_lines(new: service.NewToken) -> list[str]:
     ]
 
 
+def revoked_line(name: str, cache_seconds: float) -> str:
+    """What ``hearth token revoke`` prints: when running servers start refusing the token.
+    This process cannot reach their caches of verified tokens (``hearth.access.cache``)."""
+    if cache_seconds <= 0:
+        return f"Revoked the token {name!r}: it is refused from now on."
+    return (
+        f"Revoked the token {name!r}: running Hearth processes refuse it within "
+        f"{cache_seconds:g} s (API_TOKEN_CACHE_SECONDS; the Tokens page revokes at once)."
+    )
+
+
 def table_lines(rows: Sequence[ApiToken], now: datetime) -> list[str]:
     """What ``hearth token list`` prints: one aligned row per token, a header first."""
     header = ("NAME", "SCOPES", "STARTS WITH", "CREATED", "LAST USED", "EXPIRES", "STATE")

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.responses import Response
 
 from hearth.access import service
+from hearth.access.cache import GrantCacheDep
 from hearth.access.caller import identify
 from hearth.access.schemas import TokenCreated, TokenOut
 from hearth.access.tokens import SCOPES
@@ -136,12 +137,24 @@ async def create_token(request: Request, unit: UnitOfWorkDep, audit: AuditDep) -
     ),
     responses=error_responses(401, 403, 404, 415, 503),
 )
-async def revoke_token(request: Request, unit: UnitOfWorkDep, audit: AuditDep) -> Response:
-    """Revoke the token named by the ``name`` field: refused from the next request on."""
+async def revoke_token(
+    request: Request, unit: UnitOfWorkDep, audit: AuditDep, grants: GrantCacheDep
+) -> Response:
+    """Revoke the token named by the ``name`` field: refused from the next request on by this
+    process, by others within ``API_TOKEN_CACHE_SECONDS``."""
     fields = await _fields(request)
     csrf.verify(request, _text(fields.get(csrf.FIELD)))
     name = _text(fields.get("name")) or ""
     row = await service.revoke(unit.session, name)
+    fingerprint = row.token_sha256
+
+    async def forget() -> None:
+        # After the commit, before the answer: a lookup that read the row before the commit
+        # cannot store it after this (GrantCache.generation).
+        if grants is not None:
+            grants.forget(fingerprint)
+
+    unit.after_commit(forget)
     await audit.record(
         "token_revoked",
         actor=(await identify(request)).actor,

@@ -2,7 +2,8 @@
 
 Services flush, never commit: the request's unit of work or the command's session does.
 ``authenticate`` is the exception that proves it: it is its own short unit of work, so a
-refused data request still records nothing and a successful one its use.
+refused data request still records nothing and a successful one its use. It is skipped for
+a token the process verified a few seconds ago (``hearth.access.cache``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hearth.access import repository
+from hearth.access.cache import GrantCache, Verified
 from hearth.access.tokens import (
     NAME_PATTERN,
     SCOPES,
@@ -144,24 +146,59 @@ async def revoke(session: AsyncSession, name: str) -> ApiToken:
     return row
 
 
-async def authenticate(sessions: Sessions | None, presented: str) -> Grant:
+async def authenticate(
+    sessions: Sessions | None, presented: str, cache: GrantCache | None = None
+) -> Grant:
     """The grant of the token ``presented``, recording its use; ``RefusedToken`` when it is
-    unknown, revoked or expired, ``DatabaseUnavailable`` (503) when it cannot be looked up."""
+    unknown, revoked or expired, ``DatabaseUnavailable`` (503) when it cannot be looked up.
+    With ``cache``, a token verified a few seconds ago is not looked up again."""
     if not looks_like_token(presented):
         raise _refused(presented, "not a Hearth API token")
+    key = fingerprint(presented)
     now = datetime.now(UTC)
+    if cache is not None and (known := cache.get(key)) is not None:
+        if known.expires_at is not None and known.expires_at <= now:
+            cache.discard(key)
+            raise _refused(presented, _expired(known.name, known.expires_at))
+        # Once a minute the use is due to be recorded: that request looks the token up
+        # again, which also catches a revocation made elsewhere a little sooner.
+        if not _use_due(known.used_at, now):
+            return Grant(known.name, known.scopes)
+    generation = cache.generation if cache is not None else 0
+    try:
+        verified = await _look_up(sessions, presented, key, now)
+    except RefusedToken:
+        if cache is not None:
+            cache.discard(key)
+        raise
+    if cache is not None:
+        cache.put(key, verified, generation)
+    return Grant(verified.name, verified.scopes)
+
+
+async def _look_up(sessions: Sessions | None, presented: str, key: str, now: datetime) -> Verified:
+    """Ask the database about the token (its own short unit of work), recording its use."""
     async with unit_of_work(sessions) as unit:
-        row = await repository.by_fingerprint(unit.session, fingerprint(presented))
+        row = await repository.by_fingerprint(unit.session, key)
         if row is None:
             raise _refused(presented, "unknown token")
         if row.revoked_at is not None:
             raise _refused(presented, f"the token {row.name!r} was revoked")
         if row.expires_at is not None and row.expires_at <= now:
-            expired = row.expires_at.isoformat(timespec="seconds")
-            raise _refused(presented, f"the token {row.name!r} expired at {expired}")
-        if row.last_used_at is None or row.last_used_at <= now - USE_RECORD_INTERVAL:
+            raise _refused(presented, _expired(row.name, row.expires_at))
+        used_at = row.last_used_at
+        if _use_due(used_at, now):
             await repository.record_use(unit.session, row.id, now, USE_RECORD_INTERVAL)
-        return Grant(row.name, frozenset(row.scopes))
+            used_at = now
+        return Verified(row.name, frozenset(row.scopes), row.expires_at, used_at)
+
+
+def _use_due(used_at: datetime | None, now: datetime) -> bool:
+    return used_at is None or used_at <= now - USE_RECORD_INTERVAL
+
+
+def _expired(name: str, expires_at: datetime) -> str:
+    return f"the token {name!r} expired at {expires_at.isoformat(timespec='seconds')}"
 
 
 def _refused(presented: str, reason: str) -> RefusedToken:

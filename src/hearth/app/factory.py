@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
 from hearth import traces, web
+from hearth.access.cache import GrantCache
 from hearth.access.router import router as access_router
 from hearth.app.runtime import Runtime, open_runtime
 from hearth.audit.router import router as audit_router
@@ -168,6 +169,9 @@ def create_app(settings: Settings) -> FastAPI:
     # Before the lifespan: the server listens to it (a failure stops it with exit status 1).
     app.state.liveness = Liveness()
     app.state.health_details = settings.health_details  # read by ``get_details``
+    # The API tokens this process verified lately (``get_grant_cache``): memory only, no
+    # resource to open, so it lives as long as the app.
+    app.state.grant_cache = GrantCache(settings.api_token_cache_seconds)
     register_error_handlers(app)
     answer_unavailable_database(app)
     set_page_context(app, _page_context)

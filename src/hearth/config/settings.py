@@ -258,6 +258,15 @@ class Settings(BaseSettings):
         "before asking the database again (the dashboard polls every 15 s). A logout ends the "
         "session at once on the process that handled it; on other replicas within this time.",
     )
+    api_token_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        le=60,
+        description="How long a Hearth process uses an API token it has verified before "
+        "asking the database again; 0, every request asks. A token revoked on the Tokens page "
+        "or the API is refused at once by the process that revoked it; one revoked with "
+        "`hearth token revoke` or on another replica, within this time.",
+    )
 
     # Web server
     host: str = Field(default="127.0.0.1", description="Address `hearth serve` binds to.")

@@ -16,6 +16,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hearth.access import service as token_service
+from hearth.access.cache import get_grant_cache
 from hearth.access.dependencies import INVALID_TOKEN, REALM
 from hearth.access.tokens import looks_like_token
 from hearth.db.dependencies import get_sessions
@@ -72,7 +73,10 @@ async def _api_token_refusal(scope: Scope, text: str) -> Response | None:
     """Why an API token may not pass (unknown, revoked, expired, no write scope); None
     when it may."""
     try:
-        grant = await token_service.authenticate(await get_sessions(Request(scope)), text)
+        request = Request(scope)
+        grant = await token_service.authenticate(
+            await get_sessions(request), text, await get_grant_cache(request)
+        )
     except token_service.RefusedToken as refusal:
         return _unauthorized(refusal.reason, invalid=True)
     except DatabaseUnavailable as exc:
