@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
+from sqlalchemy.exc import SQLAlchemyError
 
 from hearth.config.connections import LLMTrier
 from hearth.config.service import ConfigService, RuntimeValues
-from hearth.db.dependencies import SessionsDep
+from hearth.db.dependencies import UnitOfWorkDep
+from hearth.db.unit import is_unavailable
 
 
 async def get_config(request: Request) -> ConfigService:
@@ -20,9 +22,16 @@ async def get_config(request: Request) -> ConfigService:
 ConfigDep = Annotated[ConfigService, Depends(get_config)]
 
 
-async def get_runtime_values(config: ConfigDep, sessions: SessionsDep) -> RuntimeValues:
-    """The runtime values in force (environment and defaults while the database is down)."""
-    return await config.read_values(sessions)
+async def get_runtime_values(config: ConfigDep, unit: UnitOfWorkDep) -> RuntimeValues:
+    """The runtime values in force, read in the request's unit of work (one connection and
+    one transaction a request, not a session of their own); those of the environment and
+    the defaults while the database is down (the route then says what it cannot do)."""
+    try:
+        return await config.values_in_force(unit.session)
+    except (SQLAlchemyError, OSError) as exc:
+        if not is_unavailable(exc):
+            raise
+        return config.values_without_database()
 
 
 RuntimeValuesDep = Annotated[RuntimeValues, Depends(get_runtime_values)]
