@@ -104,22 +104,27 @@ CLAIM_NAMESPACE = 0x68646F63
 CLAIM_SCAN = 16
 
 
-async def claim_pending(connection: AsyncConnection, limit: int) -> Sequence[Any]:
+async def claim_pending(
+    connection: AsyncConnection, limit: int, held: Sequence[int] = ()
+) -> Sequence[Any]:
     """Claim the ``limit`` oldest pending documents no other run has claimed: a session
     advisory lock on each, held until ``release_claims`` or the session's end (however it
     ends), so no transaction stays open while the model works and nothing waits on a
     claimed row. Their ids and texts, read again after the locks were taken: a document a
-    run stored and released meanwhile is not claimed again."""
+    run stored and released meanwhile is not claimed again.
+
+    ``held``: pending documents this session claimed already, left out (a session takes
+    its own advisory locks again: they would be claimed twice)."""
     scan = limit * CLAIM_SCAN
     # The candidates are limited before any lock is tried, so the filter cannot lock the
     # whole backlog whichever plan PostgreSQL picks; the outer LIMIT stops at ``limit``.
     locked = await connection.execute(
         text(
             "SELECT id FROM (SELECT id FROM documents WHERE embedded_at IS NULL "
-            "ORDER BY id LIMIT :scan) AS candidates "
+            "AND id <> ALL(CAST(:held AS int[])) ORDER BY id LIMIT :scan) AS candidates "
             "WHERE pg_try_advisory_lock(:namespace, id) LIMIT :limit"
         ),
-        {"scan": scan, "namespace": CLAIM_NAMESPACE, "limit": limit},
+        {"scan": scan, "namespace": CLAIM_NAMESPACE, "limit": limit, "held": list(held)},
     )
     ids = list(locked.scalars())
     if not ids:
