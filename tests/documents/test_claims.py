@@ -80,7 +80,9 @@ async def test_a_claim_skips_what_was_stored_meanwhile(vector_database: str) -> 
     engine = create_engine(normalize_database_url(vector_database))
     try:
         async with engine.connect() as connection:
-            await repository.store_embeddings(connection, [first], [[1.0, 0.0]], MODEL)
+            await repository.store_embeddings(
+                connection, [first], [repository.vector_text([1.0, 0.0])], MODEL
+            )
             await connection.commit()
             claimed = await repository.claim_pending(connection, 5)
             assert [row.id for row in claimed] == [second]

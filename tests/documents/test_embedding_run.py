@@ -1,8 +1,8 @@
 """An embedding run does batch after batch within its budget, the model's call for the next
-under way while the last is stored, and stops claiming when told to stop, when the model in
-force changes, or when the LLM fails; whatever way it ends, no document is embedded twice
-and the run holds no claim. In-process runs on a PostgreSQL with pgvector, with the LLM
-double."""
+under way while the last is stored, and stops claiming when told to stop or when the LLM
+fails; whatever way it ends, no document is embedded twice, the run holds no claim, and
+what it stored with a model no longer in force is queued again. In-process runs on a
+PostgreSQL with pgvector, with the LLM double."""
 
 from __future__ import annotations
 
@@ -35,9 +35,7 @@ def _texts(count: int) -> list[str]:
 
 def _asked(llm: FakeLLM) -> Counter[str]:
     """How often the double was asked to embed each text."""
-    return Counter(
-        text for r in llm.received if r.path == "/api/embed" for text in r.body["input"]
-    )
+    return Counter(text for r in llm.received if r.path == "/api/embed" for text in r.body["input"])
 
 
 def _calls(llm: FakeLLM) -> int:
@@ -146,44 +144,58 @@ async def test_a_stop_request_ends_the_run_after_the_call_in_flight(
     assert _claims_held(vector_database) == 0
 
 
-async def test_a_model_changed_mid_run_queues_its_batch_again_and_ends_the_run(
+def _holding(url: str, model: str) -> int:
+    """How many documents hold a vector of ``model`` (embedded, or queued again)."""
+    with psycopg.connect(url) as connection:
+        row = connection.execute(
+            "SELECT count(*) FROM documents WHERE embedding_model = %s", (model,)
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+async def test_a_model_changed_during_the_run_queues_its_batches_again(
     vector_database: str, engine: AsyncEngine, llm: tuple[FakeLLM, OllamaAdapter]
 ) -> None:
-    """The model in force changes while the run stores its second batch: that batch is
-    queued again (it keeps its vector until the new one is stored), the call under way for
-    the third is not stored, and the run ends."""
-    _, adapter = llm
+    """The model in force changes while a run embeds with the old one: once its batches
+    are stored they are queued again (keeping their vectors until the new ones are stored);
+    a run that finds the model unchanged leaves its batches embedded."""
+    double, adapter = llm
     seed(vector_database, [Seed(text) for text in _texts(200)])
-    asked = 0
+    in_force = MODEL
 
     async def model_in_force() -> str:
-        nonlocal asked
-        asked += 1
-        return MODEL if asked == 1 else SECOND_EMBEDDING_MODEL
+        return in_force
 
-    outcome = await embedding.embed_pending(
-        engine,
-        VectorSupport(),
-        adapter,
-        MODEL,
-        budget_seconds=LONG,
-        model_in_force=model_in_force,
-    )
-    assert asked == 2
-    assert outcome.more
-    assert _state(vector_database) == (32, 168, 0)
-    with psycopg.connect(vector_database) as connection:
-        row = connection.execute(
-            "SELECT count(*) FROM documents WHERE embedding_model = %s", (MODEL,)
-        ).fetchone()
-    assert row == (64,)  # the batch queued again keeps its old vector meanwhile
+    def stop_requested() -> bool:
+        return _calls(double) >= 2  # two batches a run
+
+    for _ in range(2):  # the model unchanged, then changed
+        await embedding.embed_pending(
+            engine,
+            VectorSupport(),
+            adapter,
+            MODEL,
+            budget_seconds=LONG,
+            model_in_force=model_in_force,
+            stop_requested=stop_requested,
+        )
+        double.received.clear()
+        in_force = SECOND_EMBEDDING_MODEL
+    assert _state(vector_database) == (64, 136, 0)
+    assert _holding(vector_database, MODEL) == 128
     assert _claims_held(vector_database) == 0
 
 
+@pytest.mark.parametrize("changed", [False, True])
 async def test_an_llm_failing_mid_run_is_recorded_on_its_batch(
-    vector_database: str, engine: AsyncEngine, llm: tuple[FakeLLM, OllamaAdapter]
+    vector_database: str,
+    engine: AsyncEngine,
+    llm: tuple[FakeLLM, OllamaAdapter],
+    changed: bool,  # noqa: FBT001 (the parameter)
 ) -> None:
-    """The model fails on the run's second batch: the first stays stored, the failure is
+    """The model fails on the run's second batch: the first stays stored (queued again if
+    the model in force changed meanwhile: a run that fails is checked too), the failure is
     recorded on the second, the rest are untouched, and the run raises for its retry."""
     double, adapter = llm
     seed(vector_database, [Seed(text) for text in _texts(100)])
@@ -193,6 +205,9 @@ async def test_an_llm_failing_mid_run_is_recorded_on_its_batch(
             double.mode = "error"  # from the second call on
         return False
 
+    async def model_in_force() -> str:
+        return SECOND_EMBEDDING_MODEL if changed else MODEL
+
     with pytest.raises(LLMUnavailable):
         await embedding.embed_pending(
             engine,
@@ -200,7 +215,9 @@ async def test_an_llm_failing_mid_run_is_recorded_on_its_batch(
             adapter,
             MODEL,
             budget_seconds=LONG,
+            model_in_force=model_in_force,
             stop_requested=stop_requested,
         )
-    assert _state(vector_database) == (32, 68, 32)
+    assert _state(vector_database) == ((0, 100, 32) if changed else (32, 68, 32))
+    assert _holding(vector_database, MODEL) == 32
     assert _claims_held(vector_database) == 0

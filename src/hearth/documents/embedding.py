@@ -8,9 +8,9 @@ its session, so none is stranded by a worker that dies.
 
 Within a run the model and PostgreSQL work at once: when the model has answered for one
 batch, the next is claimed (on the run's session, before anything else uses it) and sent to
-the model, and the answered one is stored while the model works. Storing (PostgreSQL
-inserting each vector into the HNSW index) is the larger part; done one after the other,
-each would wait for the other.
+the model, and the answered one is stored while the model works (and while the worker
+writes the vectors it answered as text). Storing (PostgreSQL inserting each vector into the
+HNSW index) is the larger part; done one after the other, each would wait for the other.
 
 Bounded: a run claims no new batch once its budget is spent or its worker is told to stop,
 so a ping queued behind a backlog waits for about one batch more than the budget, and a
@@ -53,7 +53,7 @@ RUN_BUDGET_SECONDS = 1.0
 STORE_RETRY_SECONDS = 20.0
 STORE_RETRY_INTERVAL_SECONDS = 0.5
 
-# The embedding model in force, read again after each batch is stored.
+# The embedding model in force, read again once the run's batches are stored.
 ModelInForce = Callable[[], Awaitable[str]]
 # Whether the worker was told to stop: the run then claims no further batch.
 StopRequested = Callable[[], bool]
@@ -94,8 +94,8 @@ async def embed_pending(  # noqa: PLR0913 (the resources its caller holds, then 
     model cannot answer, its reason recorded on that batch; a database error as it comes.
     Either way what was not stored stays pending for the next run.
 
-    ``model_in_force`` is asked after each batch is stored: if the model changed while the
-    run worked, that batch is queued again and the run ends, so that no document keeps a
+    ``model_in_force`` is asked once the run's batches are stored (however it ends): if the
+    model changed while the run worked, they are queued again, so that no document keeps a
     vector of a model a re-embedding, which may have run meanwhile, no longer wants.
     """
     deadline = time.monotonic() + budget_seconds
@@ -104,6 +104,7 @@ async def embed_pending(  # noqa: PLR0913 (the resources its caller holds, then 
         return time.monotonic() < deadline and not stop_requested()
 
     async with engine.connect() as connection:
+        await _each_statement_committed(connection)
         run = _Run(engine, connection, llm, model)
         try:
             claimed = await run.embed(
@@ -114,10 +115,16 @@ async def embed_pending(  # noqa: PLR0913 (the resources its caller holds, then 
         # Read once the claims are given back: a document added while this run held them
         # is seen here, and gets the next run.
         more = await repository.has_pending(connection)
-        await connection.commit()
     if not claimed:
         return RunOutcome(busy=more)
-    return RunOutcome(embedded=run.embedded, more=more)
+    return RunOutcome(embedded=len(run.stored), more=more)
+
+
+async def _each_statement_committed(connection: AsyncConnection) -> None:
+    """Autocommit, until the connection goes back to the pool: every statement of a run is
+    a transaction of its own (a store is one statement), so none costs a BEGIN and a
+    COMMIT more, and no transaction stays open while the model works."""
+    await connection.execution_options(isolation_level="AUTOCOMMIT")
 
 
 async def _release(connection: AsyncConnection) -> None:
@@ -125,7 +132,6 @@ async def _release(connection: AsyncConnection) -> None:
     it) rather than let the pool hand it on still holding them."""
     try:
         await repository.release_claims(connection)
-        await connection.commit()
     except SQLAlchemyError:
         with contextlib.suppress(SQLAlchemyError):
             await connection.invalidate()
@@ -136,11 +142,11 @@ class _Batch:
     """Documents the run claimed, and its call to the model for them, under way."""
 
     ids: list[int]
-    vectors: asyncio.Task[list[list[float]]]
+    vectors: asyncio.Task[list[repository.VectorText]]
 
 
 class _Run:
-    """One embedding run: its session (which holds its claims), how many it stored, and
+    """One embedding run: its session (which holds its claims), what it stored, and
     whether that session was lost."""
 
     def __init__(
@@ -150,7 +156,7 @@ class _Run:
         self.connection = connection
         self.llm = llm
         self.model = model
-        self.embedded = 0
+        self.stored: list[int] = []
         # The session went away, its claims with it: what the model answers is stored on a
         # new connection, and no further batch is claimed.
         self.lost = False
@@ -169,7 +175,6 @@ class _Run:
         if not await support.available(self.connection):
             if not probe:  # the sweep would say it every period
                 log.warning("documents_not_embedded", reason=service.PGVECTOR_MISSING)
-            await self.connection.commit()
             return False
         in_flight = await self._claim(probe=probe, held=[])
         if in_flight is None:
@@ -181,13 +186,11 @@ class _Run:
                 if go_on() and not self.lost:
                     in_flight = await self._claim_next(held=batch.ids)
                 await self._store(batch.ids, vectors)
-                if model_in_force is not None and await self._model_changed(
-                    batch.ids, model_in_force
-                ):
-                    break
         finally:
             if in_flight is not None:  # never stored: its documents stay pending
                 await _abandon(in_flight.vectors)
+            if model_in_force is not None and self.stored:
+                await self._requeue_if_model_changed(model_in_force)
         return True
 
     async def _claim(self, *, probe: bool, held: list[int]) -> _Batch | None:
@@ -195,7 +198,6 @@ class _Run:
         ``held``: claimed by this run and not stored yet (a session's advisory locks are
         its own to take again)."""
         rows = await repository.claim_pending(self.connection, EMBED_BATCH_SIZE, held)
-        await self.connection.commit()  # no transaction stays open while the model works
         if not rows:
             return None
         texts = [row.text[:EMBED_MAX_CHARS] for row in rows]
@@ -211,24 +213,25 @@ class _Run:
             log.warning("documents_claim_failed", reason=error_reason(exc))
             return None
 
-    async def _ask(self, texts: list[str], probe: bool) -> list[list[float]]:  # noqa: FBT001 (a task's coroutine)
+    async def _ask(self, texts: list[str], probe: bool) -> list[repository.VectorText]:  # noqa: FBT001 (a task's coroutine)
         if probe:
             result = await self.llm.check()
             if result.status != "ok":
                 raise LLMUnavailable(result.detail or f"the LLM is {result.status}")
-        return await service.embed_texts(self.llm, texts, self.model)
+        vectors = await service.embed_texts(self.llm, texts, self.model)
+        # Written here, while the batch before is stored, rather than when this one is.
+        return [repository.vector_text(vector) for vector in vectors]
 
-    async def _answer(self, batch: _Batch) -> list[list[float]]:
+    async def _answer(self, batch: _Batch) -> list[repository.VectorText]:
         """The batch's vectors; ``LLMUnavailable`` with its reason recorded on the batch."""
         try:
             return await batch.vectors
         except LLMUnavailable as exc:
             await repository.record_failure(self.connection, batch.ids, exc.message)
-            await self.connection.commit()
             log.warning("documents_embedding_failed", count=len(batch.ids), reason=exc.message)
             raise
 
-    async def _store(self, ids: list[int], vectors: list[list[float]]) -> None:
+    async def _store(self, ids: list[int], vectors: list[repository.VectorText]) -> None:
         if not self.lost:
             try:
                 await self._store_on(self.connection, ids, vectors)
@@ -239,20 +242,21 @@ class _Run:
                 log.warning("documents_store_retry", count=len(ids), reason=error_reason(exc))
         if self.lost:
             await self._store_again(ids, vectors)
-        self.embedded += len(ids)
+        self.stored += ids
         log.info("documents_embedded", count=len(ids), model=self.model)
 
     async def _store_on(
-        self, connection: AsyncConnection, ids: list[int], vectors: list[list[float]]
+        self, connection: AsyncConnection, ids: list[int], vectors: list[repository.VectorText]
     ) -> None:
-        size = len(vectors[0])
+        size = vectors[0].size
         if size not in self.indexed:
-            await connection.run_sync(vector.ensure_index, size)
+            # In a transaction (its lock holds until the index is made), before the store.
+            async with self.engine.begin() as schema:
+                await schema.run_sync(vector.ensure_index, size)
+            self.indexed.add(size)
         await repository.store_embeddings(connection, ids, vectors, self.model)
-        await connection.commit()
-        self.indexed.add(size)  # once committed: an index made in a rolled-back one is gone
 
-    async def _store_again(self, ids: list[int], vectors: list[list[float]]) -> None:
+    async def _store_again(self, ids: list[int], vectors: list[repository.VectorText]) -> None:
         """Store the batch on a new connection, trying for ``STORE_RETRY_SECONDS``; the
         last database error after that. The lost session's claims went with it: they are
         taken again where they are free, so a run that starts meanwhile does not ask the
@@ -262,28 +266,25 @@ class _Run:
             await asyncio.sleep(STORE_RETRY_INTERVAL_SECONDS)
             try:
                 async with self.engine.connect() as connection:
+                    await _each_statement_committed(connection)
                     await repository.reclaim(connection, ids)
                     await self._store_on(connection, ids, vectors)
                     await repository.release_claims(connection)
-                    await connection.commit()
             except (OperationalError, InterfaceError):
                 if time.monotonic() >= deadline:
                     raise
             else:
                 return
 
-    async def _model_changed(self, ids: list[int], model_in_force: ModelInForce) -> bool:
-        """Whether the model in force is another than the run's; ``ids`` queued again if so."""
+    async def _requeue_if_model_changed(self, model_in_force: ModelInForce) -> None:
         now = await model_in_force()
-        if now == self.model:
-            return False
-        async with self.engine.begin() as connection:
-            count = await repository.requeue_stale(connection, ids, self.model)
-        log.info("documents_requeued_model_changed", count=count, used=self.model, in_force=now)
-        return True
+        if now != self.model:
+            async with self.engine.begin() as connection:
+                count = await repository.requeue_stale(connection, self.stored, self.model)
+            log.info("documents_requeued_model_changed", count=count, used=self.model, in_force=now)
 
 
-async def _abandon(call: asyncio.Task[list[list[float]]]) -> None:
+async def _abandon(call: asyncio.Task[list[repository.VectorText]]) -> None:
     """Cancel a call to the model whose answer the run will not store."""
     call.cancel()
     with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Row, Table, case, func, insert, select, text, update
 from sqlalchemy import delete as sa_delete
@@ -169,12 +169,26 @@ async def has_pending(connection: AsyncConnection) -> bool:
     return bool(await connection.scalar(statement))
 
 
+class VectorText(NamedTuple):
+    """A vector in the text form pgvector reads (``vector_literal``), and its size."""
+
+    text: str
+    size: int
+
+
+def vector_text(values: Sequence[float]) -> VectorText:
+    """``values`` as ``store_embeddings`` takes them."""
+    return VectorText(vector_literal(values), len(values))
+
+
 async def store_embeddings(
-    connection: AsyncConnection, ids: Sequence[int], vectors: Sequence[list[float]], model: str
+    connection: AsyncConnection, ids: Sequence[int], vectors: Sequence[VectorText], model: str
 ) -> None:
     """Store each document's vector, its size and the model, and clear any failure; a
     document embedded meanwhile keeps what it has, so a store repeated after a lost
-    connection changes nothing. One statement for the batch, the vectors as arrays."""
+    connection changes nothing. One statement for the batch, the vectors as arrays of their
+    text, written by the caller beforehand (``vector_text``: milliseconds for a batch, which
+    the worker spends while PostgreSQL stores the batch before, not while it waits)."""
     statement = text(
         "UPDATE documents AS d SET embedding = CAST(v.vector AS vector), "
         "embedding_model = :model, embedding_dim = v.size, embedded_at = now(), error = NULL "
@@ -186,8 +200,8 @@ async def store_embeddings(
         {
             "model": model,
             "ids": list(ids),
-            "vectors": [vector_literal(vector) for vector in vectors],
-            "sizes": [len(vector) for vector in vectors],
+            "vectors": [vector.text for vector in vectors],
+            "sizes": [vector.size for vector in vectors],
         },
     )
 
