@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from hearth.documents.service import STORE_RETRY_SECONDS
+from hearth.documents.embedding import STORE_RETRY_SECONDS
 from hearth.llm.adapter import EMBED_TIMEOUT_SECONDS
 from hearth.llm.http import CHECK_TIMEOUT_SECONDS
 from hearth.worker.run import STOP_BOUND_SECONDS

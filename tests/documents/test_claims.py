@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hearth.db import vector
 from hearth.db.engine import create_engine
 from hearth.db.vector import VectorSupport
-from hearth.documents import repository, service
+from hearth.documents import embedding, repository
 from hearth.kit.urls import normalize_database_url
 from hearth.llm.ollama import OllamaAdapter
 from tests.documents.conftest import Seed, seed
@@ -80,7 +80,9 @@ async def test_a_claim_skips_what_was_stored_meanwhile(vector_database: str) -> 
     engine = create_engine(normalize_database_url(vector_database))
     try:
         async with engine.connect() as connection:
-            await repository.store_embeddings(connection, [first], [[1.0, 0.0]], MODEL)
+            await repository.store_embeddings(
+                connection, [first], [repository.vector_text([1.0, 0.0])], MODEL
+            )
             await connection.commit()
             claimed = await repository.claim_pending(connection, 5)
             assert [row.id for row in claimed] == [second]
@@ -102,12 +104,12 @@ async def test_concurrent_runs_embed_each_document_once(vector_database: str) ->
                 support = VectorSupport()
                 outcomes = await asyncio.gather(
                     *(
-                        service.embed_next_batch(engine, support, llm_adapter, MODEL)
+                        embedding.embed_pending(engine, support, llm_adapter, MODEL)
                         for _ in range(3)
                     )
                 )
                 while any(outcome.more for outcome in outcomes):
-                    outcomes = [await service.embed_next_batch(engine, support, llm_adapter, MODEL)]
+                    outcomes = [await embedding.embed_pending(engine, support, llm_adapter, MODEL)]
         finally:
             await engine.dispose()
     asked = _embedded_texts(llm)
@@ -226,3 +228,20 @@ async def test_search_counts_what_it_cannot_see_through_an_index(vector_database
     assert "Seq Scan" not in count_plan, count_plan
     assert vector.index_name(3) in search_plan, search_plan
     assert "ix_documents_embedding_key" not in search_plan, search_plan
+
+
+async def test_a_session_claims_past_what_it_holds(vector_database: str) -> None:
+    """A session takes its own advisory locks again: its next claim, made while it holds
+    a batch not yet stored, leaves that batch out rather than claim it twice."""
+    seed(vector_database, [Seed(text) for text in _texts(10)])
+    engine = create_engine(normalize_database_url(vector_database))
+    try:
+        async with engine.connect() as connection:
+            held = [row.id for row in await repository.claim_pending(connection, 4)]
+            again = [row.id for row in await repository.claim_pending(connection, 4)]
+            assert again == held  # what leaving ``held`` out prevents
+            after = [row.id for row in await repository.claim_pending(connection, 4, held)]
+            assert after == [5, 6, 7, 8]
+            await repository.release_claims(connection)
+    finally:
+        await engine.dispose()

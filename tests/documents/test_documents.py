@@ -25,8 +25,9 @@ from hearth.config.settings import Settings
 from hearth.db.embedded import EmbeddedPostgres
 from hearth.db.engine import create_engine
 from hearth.documents import repository
+from hearth.documents.embedding import EMBED_MAX_CHARS
 from hearth.documents.schemas import MAX_BATCH, MAX_METADATA_BYTES
-from hearth.documents.service import EMBED_MAX_CHARS, EMBED_TASK
+from hearth.documents.service import EMBED_TASK
 from hearth.kit.urls import normalize_database_url
 from hearth.worker import app as worker_app
 from hearth.worker.dependencies import get_queue

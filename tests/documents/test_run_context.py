@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextvars
 
 from hearth.config.settings import Settings
-from hearth.documents import service, tasks
+from hearth.documents import embedding, tasks
 
 caller = contextvars.ContextVar[str]("caller")
 
@@ -21,8 +21,8 @@ class _ContextProbe(tasks._ProcessLoop):
         database_url: str,  # noqa: ARG002
         *,
         probe: bool,  # noqa: ARG002
-    ) -> service.BatchOutcome:
-        return service.BatchOutcome(embedded=len(caller.get()))
+    ) -> embedding.RunOutcome:
+        return embedding.RunOutcome(embedded=len(caller.get()))
 
 
 def _run_as(loop: tasks._ProcessLoop, name: str) -> int:

@@ -178,6 +178,32 @@ def test_sigterm_finishes_the_batch_in_flight_and_hands_back_the_rest(
     assert times_embedded(llm) == Counter(texts)
 
 
+def test_sigterm_mid_run_starts_no_new_call_to_the_model(
+    postgres: OwnedPostgres, queue_redis: str, tmp_path: Path
+) -> None:
+    """A quick model: a run would claim batch after batch for its budget (a second). SIGTERM
+    reaches the pool's child through the worker's stop flag: the run finishes the call in
+    flight, stores its batch and claims no other, and the worker exits within the bound."""
+    url = new_database(postgres, tmp_path)
+    texts = add_documents(url, 1600)  # fifty batches
+    with fake_llm() as llm:
+        llm.mode, llm.delay = "slow", 0.1
+        env = worker_env(url, llm, queue_redis)
+        with hearth_worker(env, tmp_path) as worker:
+            wait_until(lambda: embed_calls(llm) >= 2, 60, "the second batch sent to the model")
+            calls_before = embed_calls(llm)
+            assert worker.stop(timeout=STOP_BOUND_SECONDS) == 0
+        # At most a call sent between the count and the signal: not a second's worth.
+        assert embed_calls(llm) - calls_before <= 1, "it went on embedding after SIGTERM"
+        embedded, pending = counts(url)
+        assert pending > 0
+        assert embedded == sum(times_embedded(llm).values())  # each answered batch stored
+
+        with hearth_worker(env, tmp_path):
+            wait_until(lambda: counts(url)[1] == 0, 120, "the next worker embeds the rest")
+    assert times_embedded(llm) == Counter(texts)
+
+
 def test_a_worker_started_before_the_migrations_waits_for_them(
     postgres: OwnedPostgres, tmp_path: Path
 ) -> None:

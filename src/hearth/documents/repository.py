@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Row, Table, case, func, select, text, update
 from sqlalchemy import delete as sa_delete
@@ -117,22 +117,27 @@ CLAIM_NAMESPACE = 0x68646F63
 CLAIM_SCAN = 16
 
 
-async def claim_pending(connection: AsyncConnection, limit: int) -> Sequence[Any]:
+async def claim_pending(
+    connection: AsyncConnection, limit: int, held: Sequence[int] = ()
+) -> Sequence[Any]:
     """Claim the ``limit`` oldest pending documents no other run has claimed: a session
     advisory lock on each, held until ``release_claims`` or the session's end (however it
     ends), so no transaction stays open while the model works and nothing waits on a
     claimed row. Their ids and texts, read again after the locks were taken: a document a
-    run stored and released meanwhile is not claimed again."""
+    run stored and released meanwhile is not claimed again.
+
+    ``held``: pending documents this session claimed already, left out (a session takes
+    its own advisory locks again: they would be claimed twice)."""
     scan = limit * CLAIM_SCAN
     # The candidates are limited before any lock is tried, so the filter cannot lock the
     # whole backlog whichever plan PostgreSQL picks; the outer LIMIT stops at ``limit``.
     locked = await connection.execute(
         text(
             "SELECT id FROM (SELECT id FROM documents WHERE embedded_at IS NULL "
-            "ORDER BY id LIMIT :scan) AS candidates "
+            "AND id <> ALL(CAST(:held AS int[])) ORDER BY id LIMIT :scan) AS candidates "
             "WHERE pg_try_advisory_lock(:namespace, id) LIMIT :limit"
         ),
-        {"scan": scan, "namespace": CLAIM_NAMESPACE, "limit": limit},
+        {"scan": scan, "namespace": CLAIM_NAMESPACE, "limit": limit, "held": list(held)},
     )
     ids = list(locked.scalars())
     if not ids:
@@ -177,12 +182,26 @@ async def has_pending(connection: AsyncConnection) -> bool:
     return bool(await connection.scalar(statement))
 
 
+class VectorText(NamedTuple):
+    """A vector in the text form pgvector reads (``vector_literal``), and its size."""
+
+    text: str
+    size: int
+
+
+def vector_text(values: Sequence[float]) -> VectorText:
+    """``values`` as ``store_embeddings`` takes them."""
+    return VectorText(vector_literal(values), len(values))
+
+
 async def store_embeddings(
-    connection: AsyncConnection, ids: Sequence[int], vectors: Sequence[list[float]], model: str
+    connection: AsyncConnection, ids: Sequence[int], vectors: Sequence[VectorText], model: str
 ) -> None:
     """Store each document's vector, its size and the model, and clear any failure; a
     document embedded meanwhile keeps what it has, so a store repeated after a lost
-    connection changes nothing. One statement for the batch, the vectors as arrays."""
+    connection changes nothing. One statement for the batch, the vectors as arrays of their
+    text, written by the caller beforehand (``vector_text``: milliseconds for a batch, which
+    the worker spends while PostgreSQL stores the batch before, not while it waits)."""
     statement = text(
         "UPDATE documents AS d SET embedding = CAST(v.vector AS vector), "
         "embedding_model = :model, embedding_dim = v.size, embedded_at = now(), error = NULL "
@@ -194,8 +213,8 @@ async def store_embeddings(
         {
             "model": model,
             "ids": list(ids),
-            "vectors": [vector_literal(vector) for vector in vectors],
-            "sizes": [len(vector) for vector in vectors],
+            "vectors": [vector.text for vector in vectors],
+            "sizes": [vector.size for vector in vectors],
         },
     )
 

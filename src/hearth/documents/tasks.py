@@ -1,10 +1,11 @@
-"""The worker's side of documents: embed what is pending, one batch per run.
+"""The worker's side of documents: embed what is pending, about a second's batches per run.
 
 Idempotent, as every Hearth task: a run embeds the oldest pending documents no other run
 has claimed, so a redelivered run, or one queued twice, simply finds less to do (or every
-pending document claimed by runs on other workers, and ends at once). A run does one
-batch, then queues the next: a worker told to stop finishes one call to the model, and a
-ping waits for one batch, not for the backlog.
+pending document claimed by runs on other workers, and ends at once). A run claims batches
+for ``embedding.RUN_BUDGET_SECONDS``, then queues the next: a ping waits for about that and
+one batch more, not for the backlog, and a worker told to stop (``hearth.worker.stopping``)
+finishes the call to the model in flight and stores its batch.
 
 Runs come from four places: a document added, the run before (more remain), a worker
 starting, and each worker's beat every ``EMBEDDING_SWEEP_SECONDS`` (the sweep). Whatever
@@ -32,12 +33,13 @@ from hearth.config.service import ConfigService
 from hearth.config.settings import Settings
 from hearth.db import engine as db_engine
 from hearth.db.vector import VectorSupport
-from hearth.documents import service
+from hearth.documents import embedding, service
 from hearth.kit.text import first_line
 from hearth.llm.adapter import LLMUnavailable
 from hearth.llm.provider import LLMChoice, LLMProvider
 from hearth.log import get_logger
 from hearth.worker import metrics as worker_metrics
+from hearth.worker import stopping
 
 if TYPE_CHECKING:
     import httpx
@@ -72,7 +74,7 @@ def _queue_run(app: Any) -> None:  # noqa: ANN401 (Celery is untyped: its app)
 
 @shared_task(name=service.EMBED_TASK, bind=True, max_retries=MAX_RETRIES)  # type: ignore[untyped-decorator]
 def embed_documents(self: Any, *, periodic: bool = False) -> dict[str, int]:  # noqa: ANN401 (Celery is untyped: the bound task)
-    """Embed the next batch of pending documents, and queue a run for the rest.
+    """Embed pending documents for about a second, and queue a run for the rest.
 
     ``periodic``: sent by the beat; its retry is the next sweep, so it is not retried.
     """
@@ -117,7 +119,7 @@ class _ProcessLoop:
         self._engine: AsyncEngine | None = None
         self._client: httpx.AsyncClient | None = None
 
-    def run(self, settings: Settings, database_url: str, *, probe: bool) -> service.BatchOutcome:
+    def run(self, settings: Settings, database_url: str, *, probe: bool) -> embedding.RunOutcome:
         """One embedding run on this process's loop."""
         if self._pid != os.getpid():  # a forked child: what the parent made is not its own
             self._runner, self._engine, self._client = None, None, None
@@ -132,14 +134,14 @@ class _ProcessLoop:
 
     async def _run(
         self, settings: Settings, database_url: str, *, probe: bool
-    ) -> service.BatchOutcome:
+    ) -> embedding.RunOutcome:
         import httpx
 
         if self._engine is None:
             self._engine = db_engine.create_engine(database_url)
         if self._client is None:
             self._client = httpx.AsyncClient()
-        return await _embed_next_batch(settings, self._engine, self._client, probe=probe)
+        return await _embed_pending(settings, self._engine, self._client, probe=probe)
 
     def close(self) -> None:
         """Close the engine, the client and the loop, if this process made them."""
@@ -166,9 +168,9 @@ def _close_loop(**_kwargs: object) -> None:
     _loop.close()
 
 
-async def _embed_next_batch(
+async def _embed_pending(
     settings: Settings, engine: AsyncEngine, client: httpx.AsyncClient, *, probe: bool
-) -> service.BatchOutcome:
+) -> embedding.RunOutcome:
     config = ConfigService(settings)
 
     async def model_in_force() -> str:
@@ -182,6 +184,12 @@ async def _embed_next_batch(
     )
     llm = provider.adapter(LLMChoice.of(values))
     model = values["embedding_model"].value
-    return await service.embed_next_batch(
-        engine, _vector_support, llm, model, probe=probe, model_in_force=model_in_force
+    return await embedding.embed_pending(
+        engine,
+        _vector_support,
+        llm,
+        model,
+        probe=probe,
+        model_in_force=model_in_force,
+        stop_requested=stopping.requested,
     )

@@ -22,7 +22,8 @@ EMBED_TASK = "hearth.embed_documents"
 PRUNE_HEALTH_HISTORY_TASK = "hearth.prune_health_history"
 PRUNE_TASK_RUNS_TASK = "hearth.prune_task_runs"
 # Embedding runs have a queue of their own. A worker takes from its queues in turn, so a
-# backlog of embedding runs delays another task by one run (one call to the model) at most.
+# backlog of embedding runs delays another task by one run (batches for about a second, at
+# least one call to the model) at most.
 DEFAULT_QUEUE = "celery"
 EMBEDDING_QUEUE = "embedding"
 # How long the broker's client waits for a connection; for an answer, see

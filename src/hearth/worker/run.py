@@ -27,6 +27,7 @@ from hearth.llm.adapter import EMBED_TIMEOUT_SECONDS
 from hearth.log import get_logger
 from hearth.worker import metrics as worker_metrics
 from hearth.worker import runs as worker_runs
+from hearth.worker import stopping
 from hearth.worker.app import create_celery, queue_urls
 from hearth.worker.beat import ThreadedBeat
 from hearth.worker.heartbeat import HeartbeatStep
@@ -36,9 +37,10 @@ log = get_logger(__name__)
 
 # How long a worker takes at most to stop on SIGTERM, which Compose's stop_grace_period, the
 # chart's and kustomize's terminationGracePeriodSeconds and systemd's TimeoutStopSec grant
-# (tests/deploy holds them to it): Hearth's tasks make one call to the model per run, so the
-# call in flight, then a margin to store its batch (across a database restart, 20 s at
-# most), acknowledge it and close. Queued tasks stay in the broker for the next worker.
+# (tests/deploy holds them to it). A task told to stop starts no new call to the model
+# (hearth.worker.stopping): the call in flight (the batch before it is stored meanwhile),
+# then a margin to store its batch (across a database restart, 20 s at most), acknowledge
+# it and close. Queued tasks stay in the broker for the next worker.
 STOP_MARGIN_SECONDS = 30
 STOP_BOUND_SECONDS = int(EMBED_TIMEOUT_SECONDS) + STOP_MARGIN_SECONDS
 # How often a worker started before the migrations looks again.
@@ -180,6 +182,7 @@ def run_worker(settings: Settings, *, concurrency: int | None = None) -> int:
         _import_what_the_pool_uses(app, metrics=metrics_directory is not None)
         os.register_at_fork(before=_freeze_before_fork)
         _say_shutdown_in_json()
+        stopping.install()  # before the pool's children are forked: they share its flag
         worker.start()
         return int(worker.exitcode or 0)
     finally:
