@@ -196,15 +196,17 @@ async def test_documents_are_kept_when_the_queue_is_down(
                 sent.append((task.name, await connection.scalar(query, {"t": text}) or 0))
             raise QueueUnavailable("The task queue is unavailable.", reason="broker down")
 
+    queue = BrokerDown(None)
     async with client_for() as client:
         client.headers.update(bearer(api_token))
         app = client._transport.app  # type: ignore[attr-defined]
-        app.dependency_overrides[get_queue] = lambda: BrokerDown(None)
+        app.dependency_overrides[get_queue] = lambda: queue
         added = await client.post("/documents", json={"text": text})
         assert added.status_code == 202, added.text
         assert added.json()["status"] == "pending"
         assert "Stored" in added.json()["detail"]
         [document_id] = added.json()["ids"]
+        await queue.flush()  # the answer does not wait for the send
         assert (await client.get(f"/documents/{document_id}")).json()["status"] == "pending"
     assert sent == [("hearth.embed_documents", 1)]
 

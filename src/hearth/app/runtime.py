@@ -127,6 +127,7 @@ async def open_runtime(
         stack.push_async_callback(http.close)
         queue = TaskQueue(_celery_builder(settings, database_url))
         stack.callback(queue.close)
+        stack.push_async_callback(queue.flush)  # the sends requests left, then close
 
         health = HealthService(
             version=hearth_version(),

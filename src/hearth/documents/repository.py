@@ -26,28 +26,31 @@ _COLUMNS = (
 )
 
 
-# One JSON array in, one row out per element, in the array's order (insert_documents).
-_INSERT_BATCH = text(
-    "INSERT INTO documents (text, metadata) "
-    "SELECT item ->> 't', (item -> 'm')::jsonb "
-    "FROM json_array_elements(CAST(:batch AS json)) WITH ORDINALITY AS batch(item, position) "
-    "ORDER BY position RETURNING id"
-)
+# Ids for a batch, taken from the identity's sequence in the batch's order.
+_NEXT_IDS = "SELECT nextval(pg_get_serial_sequence('documents', 'id')) FROM generate_series(1, %s)"
+_COPY_ROWS = "COPY documents (id, text, metadata) FROM STDIN"
 
 
-async def insert_documents(
-    session: AsyncSession, items: Sequence[tuple[str, dict[str, Any]]]
-) -> list[int]:
-    """Store ``(text, metadata)`` pairs, not yet embedded; their ids in order.
+async def insert_documents(session: AsyncSession, items: Sequence[tuple[str, str]]) -> list[int]:
+    """Store ``(text, metadata as JSON)`` pairs, not yet embedded; their ids, in order.
 
-    The batch travels as one JSON array, which PostgreSQL's C parser takes apart: a
-    statement per row, or arrays of text, would have the driver quote every text in
-    Python, the most of what a batch of 100 documents cost. The rows are inserted in the
-    batch's order, so the identity hands them increasing ids, and the sorted ids are in
-    the order given."""
-    batch = json.dumps([{"t": body, "m": metadata} for body, metadata in items], ensure_ascii=False)
-    result = await session.execute(_INSERT_BATCH, {"batch": batch})
-    return sorted(result.scalars())
+    The rows go in by ``COPY``, in the session's transaction, as a bulk load does: the
+    driver writes them in C and PostgreSQL parses no SQL per row. An ``INSERT … RETURNING``
+    of the same batch, even as one JSON array, cost the api process about twice the CPU
+    (the texts encoded as JSON again). ``COPY`` returns nothing, so the ids are drawn from
+    the identity's sequence first, in the batch's order: increasing, as ``INSERT`` would
+    hand them out."""
+    connection = await session.connection()
+    driver = (await connection.get_raw_connection()).driver_connection
+    if driver is None:  # the session's connection is open: it has a driver connection
+        raise RuntimeError("the session's connection has no driver connection")
+    async with driver.cursor() as cursor:
+        await cursor.execute(_NEXT_IDS, (len(items),))
+        ids = [int(row[0]) for row in await cursor.fetchall()]
+        async with cursor.copy(_COPY_ROWS) as copy:
+            for document_id, (body, metadata) in zip(ids, items, strict=True):
+                await copy.write_row((document_id, body, metadata))
+    return ids
 
 
 async def get(session: AsyncSession, document_id: int) -> Row[Any] | None:

@@ -14,6 +14,9 @@ MAX_BATCH = 100
 MAX_RESULTS = 50
 # Document ids are PostgreSQL integers: a larger id names no document and must not reach SQL.
 MAX_DOCUMENT_ID = 2**31 - 1
+# Metadata as stored: strict JSON (NaN and Infinity, which 1e400 reads as, are not JSON at
+# all), its text kept as written rather than escaped to ASCII.
+_STRICT_JSON = json.JSONEncoder(allow_nan=False, ensure_ascii=False)
 
 
 class DocumentIn(BaseModel):
@@ -35,8 +38,7 @@ class DocumentIn(BaseModel):
     @classmethod
     def _storable_metadata(cls, value: dict[str, Any]) -> dict[str, Any]:
         try:
-            # Strict JSON: NaN and Infinity (1e400 reads as Infinity) are not JSON at all.
-            text = json.dumps(value, allow_nan=False, ensure_ascii=False)
+            text = _STRICT_JSON.encode(value)
         except ValueError:
             raise ValueError("metadata holds NaN or Infinity, which JSON cannot hold") from None
         try:
@@ -51,6 +53,11 @@ class DocumentIn(BaseModel):
         if _holds_nul(value):  # PostgreSQL's jsonb refuses the NUL character
             raise ValueError("metadata holds a NUL character, which PostgreSQL cannot store")
         return value
+
+    def metadata_json(self) -> str:
+        """The metadata as the database stores it: JSON text (the validator checked that it
+        encodes, and its size)."""
+        return _STRICT_JSON.encode(self.metadata)
 
 
 def _holds_nul(value: object) -> bool:

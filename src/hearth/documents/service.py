@@ -66,9 +66,10 @@ async def accept(
     unit: UnitOfWork, queue: TaskQueue, documents: Sequence[DocumentIn]
 ) -> DocumentsAccepted:
     """Store ``documents`` as pending in ``unit`` and have them embedded once it commits."""
-    ids = await repository.insert_documents(unit.session, [(d.text, d.metadata) for d in documents])
+    rows = [(document.text, document.metadata_json()) for document in documents]
+    ids = await repository.insert_documents(unit.session, rows)
     log.info("documents_added", count=len(ids), first_id=ids[0] if ids else None)
-    queue.send_after_commit(unit, PendingTask(EMBED_TASK))
+    queue.request_after_commit(unit, EMBED_TASK)
     return DocumentsAccepted(ids=ids)
 
 
