@@ -208,15 +208,14 @@ async def test_search_counts_what_it_cannot_see_through_an_index(vector_database
             session = AsyncSession(bind=connection)
             event.listen(engine.sync_engine, "before_cursor_execute", catch)
             try:
-                unseen = await repository.count_unsearchable(session, MODEL, 3)
-                await repository.nearest(session, [1.0, 1.0, 1.0], MODEL, 5)
+                unseen = (await repository.nearest(session, [1.0, 1.0, 1.0], MODEL, 5)).unsearchable
                 # The candidate list the search scanned, set for its transaction only.
                 scanned = await session.scalar(text("SELECT current_setting('hnsw.ef_search')"))
             finally:
                 event.remove(engine.sync_engine, "before_cursor_execute", catch)
             plans = []
             for statement, parameters in sent:
-                if statement.startswith("SELECT count") or "ORDER BY" in statement:
+                if statement.startswith("SELECT (SELECT count") or "ORDER BY" in statement:
                     plan = await connection.exec_driver_sql(f"EXPLAIN {statement}", parameters)
                     plans.append("\n".join(plan.scalars()))
     finally:

@@ -395,11 +395,11 @@ async def _plan_of_the_repository_search(data: Path, query: list[float], nearest
             session = AsyncSession(bind=connection)
             event.listen(engine.sync_engine, "before_cursor_execute", catch)
             try:
-                rows = await repository.nearest(session, query, "nomic-embed-text", 5)
+                rows = (await repository.nearest(session, query, "nomic-embed-text", 5)).rows
             finally:
                 event.remove(engine.sync_engine, "before_cursor_execute", catch)
             assert rows[0].id == nearest_id
-            # set_config(...) first, then the search; the EXPLAIN runs in the same
+            # set_config(...) and the count first, then the search; the EXPLAIN runs in the same
             # transaction, so with the same settings.
             [(statement, parameters)] = [s for s in sent if "ORDER BY" in s[0]]
             plan = await connection.exec_driver_sql(f"EXPLAIN {statement}", parameters)

@@ -64,25 +64,40 @@ async def count_pending(session: AsyncSession) -> int:
     return int((await session.execute(statement)).scalar_one())
 
 
-async def nearest(
-    session: AsyncSession, query: list[float], model: str, k: int
-) -> Sequence[Row[Any]]:
-    """The ``k`` documents embedded by ``model`` closest to ``query`` (cosine), with scores.
+class Nearest(NamedTuple):
+    """What a search found, best first, and how many documents it could not see."""
 
-    The expression and the predicate spell the vector size as literals, so PostgreSQL can
-    use that size's partial HNSW index (hearth.db.vector.ensure_index).
+    rows: Sequence[Row[Any]]
+    unsearchable: int
+
+
+async def nearest(session: AsyncSession, query: list[float], model: str, k: int) -> Nearest:
+    """The ``k`` documents embedded by ``model`` closest to ``query`` (cosine), with scores,
+    and how many documents the search does not see: those without a vector of that model
+    and size (not embedded yet, or by another model).
+
+    Two statements: the first sets the scan's settings for this transaction and counts
+    what the search cannot see, the second searches. The expression and the predicate
+    spell the vector size as literals, so PostgreSQL can use that size's partial HNSW
+    index (hearth.db.vector.ensure_index).
+
+    "Another key than this search's" is spelled as what ``ix_documents_embedding_key`` can
+    answer (no key, a smaller one, a larger one): the count reads the documents the search
+    cannot see, not every document.
     """
     size = len(query)
-    vector = f"embedding::vector({size})"
-    await session.execute(
+    key = EMBEDDING_KEY
+    unsearchable = await session.scalar(
         # More candidates than pgvector's default 40 (see ef_search); keep scanning past
         # documents of other models (pgvector ≥ 0.8; ignored before).
         text(
-            "SELECT set_config('hnsw.ef_search', :ef, true), "
+            f"SELECT (SELECT count(*) FROM documents WHERE {key} IS NULL OR {key} < :key "  # noqa: S608 (a constant expression; the key is a bound parameter)
+            f"OR {key} > :key), set_config('hnsw.ef_search', :ef, true), "
             "set_config('hnsw.iterative_scan', 'strict_order', true)"
         ),
-        {"ef": str(ef_search(k))},
+        {"ef": str(ef_search(k)), "key": f"{model}/{size}"},
     )
+    vector = f"embedding::vector({size})"
     # The size is an int, not user text; every value is a bound parameter.
     statement = text(
         f"SELECT id, text, metadata, 1 - ({vector} <=> CAST(:query AS vector({size}))) AS score "  # noqa: S608 (ints and bound parameters only)
@@ -92,7 +107,7 @@ async def nearest(
     result = await session.execute(
         statement, {"query": vector_literal(query), "model": model, "k": k}
     )
-    return result.all()
+    return Nearest(result.all(), int(unsearchable or 0))
 
 
 # The HNSW candidate list a search scans. pgvector's default, 40, found 81 % of the true
@@ -268,21 +283,6 @@ async def delete(session: AsyncSession, document_id: int) -> bool:
     """Delete a document, its vector with it; whether there was one."""
     statement = sa_delete(Document).where(Document.id == document_id).returning(Document.id)
     return (await session.execute(statement)).first() is not None
-
-
-async def count_unsearchable(session: AsyncSession, model: str, size: int) -> int:
-    """How many documents a search with a ``size``-long vector of ``model`` does not see:
-    those without a vector of that model (not embedded yet, or by another model).
-
-    "Another key than this search's" spelled as what ``ix_documents_embedding_key`` can
-    answer (no key, a smaller one, a larger one): a search reads the documents it cannot
-    see, not every document."""
-    key = EMBEDDING_KEY
-    statement = text(
-        f"SELECT count(*) FROM documents WHERE {key} IS NULL OR {key} < :key OR {key} > :key"  # noqa: S608 (a constant expression; the key is a bound parameter)
-    )
-    result = await session.execute(statement, {"key": f"{model}/{size}"})
-    return int(result.scalar_one())
 
 
 async def progress(

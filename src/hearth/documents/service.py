@@ -103,16 +103,16 @@ async def search(  # noqa: PLR0913, PLR0917 (the resources its callers hold, the
     if not await support.available(await session.connection()):
         raise SearchUnavailable(f"Search is unavailable: {PGVECTOR_MISSING}.")
     [query_vector] = await embed_texts(llm, [query], model)
-    rows = await repository.nearest(session, query_vector, model, k)
+    found = await repository.nearest(session, query_vector, model, k)
     return SearchResults(
         query=query,
         model=model,
         results=[
             SearchHit(id=row.id, text=row.text, metadata=row.metadata, score=row.score)
-            for row in rows
+            for row in found.rows
         ],
         # Not "not embedded": what this search could not see, by the query's model.
-        pending=await repository.count_unsearchable(session, model, len(query_vector)),
+        pending=found.unsearchable,
     )
 
 

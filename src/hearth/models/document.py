@@ -26,7 +26,7 @@ class Document(Base):
         # The worker's queue of work: documents not embedded yet, oldest first.
         Index("ix_documents_pending", "id", postgresql_where=sql("embedded_at IS NULL")),
         # What a search cannot see (no vector of its model and size) is counted through
-        # this index, not a pass over every document (repository.count_unsearchable). An
+        # this index, not a pass over every document (repository.nearest). An
         # expression, not the two columns: an index on those would tempt PostgreSQL to
         # answer the search itself with it, exactly and slowly, instead of the HNSW index.
         Index("ix_documents_embedding_key", sql(EMBEDDING_KEY)),
