@@ -15,8 +15,10 @@ texts sharing words are near.
    than Hearth's 32 a call to the model) storing the same vectors the double gives, the HNSW
    index in place as Hearth creates it. Then the table is emptied.
 2. Hearth, once with one api process and one worker, once with two of each (the table
-   emptied between): the documents sent through ``POST /documents/batch`` (100 a request,
-   4 connections) with no worker running; then the workers started
+   emptied between): each api process sent 10 batches first, one at a time, and the table
+   emptied again (a server's first requests import and build what it then keeps); the
+   documents sent through ``POST /documents/batch`` (100 a request, 4 connections) with no
+   worker running; then the workers started
    (``hearth worker --concurrency 1`` each) until no document is pending, the workers' memory
    sampled every second. The double counts every text it embeds: none twice, none missing.
 3. After the first round, and a ``VACUUM (ANALYZE)`` of the table (what autovacuum does
@@ -121,6 +123,8 @@ def hearth_round(  # noqa: PLR0913 (what the round runs on)
         common.wait_for_200(server, port, "/readyz", time.perf_counter(), START_TIMEOUT_S, log)
         servers.append(server)
     try:
+        documents_ingest.warm_up(ports, token, corpus.texts)
+        empty_table(url)
         print(f"ingest through {scale} api process(es) ...", file=sys.stderr)
         with documents_report.cpu_meter(processes, pgdata) as ingest_cpu:
             ingested = documents_ingest.ingest_api(ports, token, corpus.texts)

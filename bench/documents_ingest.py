@@ -18,6 +18,7 @@ from bench.common import LOOPBACK, BenchError
 
 API_BATCH = 100  # the most POST /documents/batch takes
 API_CLIENTS = 4  # concurrent connections sending batches
+WARM_UP_BATCHES = 10  # sent to each api process before the ingest is timed
 UPDATE_BATCH = 100  # rows per UPDATE statement (and transaction) of the baseline
 REQUEST_TIMEOUT_S = 60.0
 
@@ -48,9 +49,19 @@ def _batches(texts: Sequence[str]) -> Iterator[tuple[int, bytes]]:
         yield start, json.dumps({"documents": documents}).encode()
 
 
-def ingest_api(ports: Sequence[int], token: str, texts: Sequence[str]) -> Ingested:
+def warm_up(ports: Sequence[int], token: str, texts: Sequence[str]) -> None:
+    """WARM_UP_BATCHES batches of ``texts`` through each api process, one at a time: what a
+    server does once after it starts (importing Celery for its first send, building its
+    caches) is not part of its ingest rate. The caller empties the table afterwards."""
+    for port in ports:
+        ingest_api([port], token, texts[: WARM_UP_BATCHES * API_BATCH], clients=1)
+
+
+def ingest_api(
+    ports: Sequence[int], token: str, texts: Sequence[str], *, clients: int = API_CLIENTS
+) -> Ingested:
     """Send ``texts`` through ``POST /documents/batch`` in batches of API_BATCH, from
-    API_CLIENTS connections spread over ``ports`` (one api process each)."""
+    ``clients`` connections spread over ``ports`` (one api process each)."""
     batches = _batches(texts)
     lock = threading.Lock()
     ids: list[int] = [0] * len(texts)
@@ -81,7 +92,7 @@ def ingest_api(ports: Sequence[int], token: str, texts: Sequence[str]) -> Ingest
             connection.close()
 
     threads = [
-        threading.Thread(target=client, args=(ports[i % len(ports)],)) for i in range(API_CLIENTS)
+        threading.Thread(target=client, args=(ports[i % len(ports)],)) for i in range(clients)
     ]
     started = time.perf_counter()
     for thread in threads:

@@ -19,6 +19,17 @@ MAX_DOCUMENT_ID = 2**31 - 1
 _STRICT_JSON = json.JSONEncoder(allow_nan=False, ensure_ascii=False)
 
 
+class StoredMetadata(dict[str, Any]):
+    """Metadata that passed ``DocumentIn``'s checks, with the JSON text they encoded it to:
+    what the database stores, so a batch is not encoded twice."""
+
+    __slots__ = ("json",)
+
+    def __init__(self, value: dict[str, Any], json: str) -> None:
+        super().__init__(value)
+        self.json = json
+
+
 class DocumentIn(BaseModel):
     """A document to store: its text and any JSON metadata."""
 
@@ -50,14 +61,18 @@ class DocumentIn(BaseModel):
             ) from None
         if size > MAX_METADATA_BYTES:
             raise ValueError(f"metadata is larger than {MAX_METADATA_BYTES} bytes as JSON")
-        if _holds_nul(value):  # PostgreSQL's jsonb refuses the NUL character
+        # PostgreSQL's jsonb refuses the NUL character, which JSON always writes \u0000:
+        # without that in the text, no key or string holds one.
+        if "\\u0000" in text and _holds_nul(value):
             raise ValueError("metadata holds a NUL character, which PostgreSQL cannot store")
-        return value
+        return StoredMetadata(value, text)
 
     def metadata_json(self) -> str:
         """The metadata as the database stores it: JSON text (the validator checked that it
         encodes, and its size)."""
-        return _STRICT_JSON.encode(self.metadata)
+        if isinstance(self.metadata, StoredMetadata):
+            return self.metadata.json
+        return _STRICT_JSON.encode(self.metadata)  # set after validation
 
 
 def _holds_nul(value: object) -> bool:

@@ -63,20 +63,27 @@ class TaskQueue:
     def __init__(self, build: Callable[[], Celery] | None) -> None:
         self._build = build
         self._app: Celery | None = None
+        self._building = threading.Lock()
         self._merged: dict[str, MergedSends] = {}
 
     @property
     def app(self) -> Celery:
         """The Celery app, built on first use; ``QueueUnavailable`` without a database."""
-        if self._app is None:
-            if self._build is None:
-                raise QueueUnavailable(
-                    "The task queue needs the database, which is not available.",
-                    reason="no database",
-                )
-            self._app = self._build()
-            _watch_publishing()
+        with self._building:
+            if self._app is None:
+                if self._build is None:
+                    raise QueueUnavailable(
+                        "The task queue needs the database, which is not available.",
+                        reason="no database",
+                    )
+                self._app = self._build()
+                _watch_publishing()
         return self._app
+
+    async def _built(self) -> Celery:
+        """``app``, built in a thread the first time: importing Celery takes about a tenth
+        of a second, which the event loop would otherwise spend not answering."""
+        return self._app or await asyncio.to_thread(lambda: self.app)
 
     def close(self) -> None:
         """Close the broker and result connections, if a task was ever sent."""
@@ -128,7 +135,7 @@ class TaskQueue:
         caller's back. The one answer that cannot be known, a publish written to the broker
         whose reply never came, counts as queued (the broker runs it once it answers) and is
         logged ``task_send_unconfirmed``."""
-        app = self.app
+        app = await self._built()
         try:
             with traces.sending(task.name, task.id) as headers:
                 unconfirmed = await asyncio.to_thread(_publish, app, task, headers)
@@ -152,7 +159,7 @@ class TaskQueue:
         """``{"id", "state", "result"}``; an unknown id reads as PENDING (Celery cannot tell)."""
         from celery.result import AsyncResult
 
-        app = self.app
+        app = await self._built()
 
         def read() -> dict[str, Any]:
             result = AsyncResult(task_id, app=app)
