@@ -70,13 +70,17 @@ async def test_documents_are_kept_on_postgresql_without_pgvector(
 
 async def test_a_batch_gets_its_ids_in_its_order(client_for: ClientFor, api_token: str) -> None:
     """Each id of ``POST /documents/batch`` names the document at the same place in the
-    batch, with other batches stored at the same time; unicode, quotes and backslashes in
-    text and metadata arrive as sent."""
+    batch, with other batches stored at the same time; unicode, quotes, backslashes and
+    what ``COPY`` reads specially (tabs, line ends, a backslash and N) in text and metadata arrive
+    as sent."""
     async with client_for() as client:
         client.headers.update(bearer(api_token))
         batches = [
             [
-                {"text": f'batch {b} doc {n} "quoted" \\ back, été, 水', "metadata": {"n": [b, n]}}
+                {
+                    "text": f'batch {b} doc {n} "quoted" \\ back, été, 水\t\\N\r\n\\.',
+                    "metadata": {"n": [b, n], "s": "\\N\ttab\nline \\."},
+                }
                 for n in range(MAX_BATCH)
             ]
             for b in range(4)
