@@ -133,7 +133,7 @@ async def add_document(
 async def add_documents(
     batch: DocumentBatchIn, unit: UnitOfWorkDep, queue: QueueDep
 ) -> DocumentsAccepted:
-    """Store up to 100 documents at once, embedded by one task."""
+    """Store up to 100 documents at once; the worker embeds them."""
     return await service.accept(unit, queue, batch.documents)
 
 

@@ -87,7 +87,7 @@ def _holds_nul(value: object) -> bool:
 
 
 class DocumentBatchIn(BaseModel):
-    """Documents to store at once, embedded by one task."""
+    """Documents to store at once; the worker embeds them."""
 
     documents: list[DocumentIn] = Field(min_length=1, max_length=MAX_BATCH)
 
