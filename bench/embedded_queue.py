@@ -7,8 +7,9 @@ Set-up: ``hearth serve --with-worker`` on a fresh data directory with the embedd
 made with ``hearth token create``. No model is configured: the embedding runs the documents
 queue end at once, so the worker's side stays small.
 
-1. ``POST /documents`` (one short document: a row stored, then the embedding task queued),
-   one at a time on a keep-alive connection, p50/p95 of ROUNDS. Baseline, alternated with
+1. ``POST /documents`` (one short document: a row stored; the embedding run it asks for is
+   sent after the answer, at once when no other was sent within 50 ms, else merged with the
+   next), one at a time on a keep-alive connection, p50/p95 of ROUNDS. Baseline, alternated with
    it in the same run: a bare INSERT of the same row into ``documents`` through psycopg on
    one open connection (autocommit). Target: p50 <= 25 ms.
 2. Queued -> started: ``POST /tasks/ping``, then the time from just before the POST to the
@@ -185,8 +186,8 @@ def recorded_starts(database: psycopg.Connection, sent: dict[str, float]) -> dic
 
 
 def wait_until_drained(database: psycopg.Connection) -> None:
-    """Until the queue holds no message, waiting or taken: each ``POST /documents`` queued
-    an embedding run, and the worker works through them for a while after the posts."""
+    """Until the queue holds no message, waiting or taken: the ``POST /documents`` asked for
+    embedding runs, and the worker works through them for a while after the posts."""
     started = time.monotonic()
     while database.execute("SELECT count(*) FROM task_messages").fetchone() != (0,):
         if time.monotonic() - started > DRAIN_TIMEOUT_S:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from structlog.testing import capture_logs
 
 from hearth.worker.queue import MergedSends
 from tests.support.app import ClientFor
@@ -102,6 +103,27 @@ async def test_a_flush_sends_what_waits_and_nothing_when_nothing_was_asked() -> 
     merged.request()
     await merged.flush()
     assert len(recorder.ended) == 1
+
+
+async def test_a_send_that_fails_is_logged_and_the_next_request_is_sent() -> None:
+    """No request waits to hear of a send's failure, so it is logged; the sends go on."""
+    calls = 0
+
+    async def send() -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("the broker client is misconfigured")
+
+    merged = MergedSends(send, 0.0)
+    with capture_logs() as logs:
+        merged.request()
+        await merged.flush()
+        merged.request()
+        await merged.flush()
+    assert calls == 2
+    [failed] = [entry for entry in logs if entry["event"] == "merged_send_failed"]
+    assert failed["log_level"] == "error"
 
 
 @pytest.mark.redis

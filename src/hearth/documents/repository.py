@@ -36,8 +36,8 @@ async def insert_documents(session: AsyncSession, items: Sequence[tuple[str, str
 
     The rows go in by ``COPY``, in the session's transaction, as a bulk load does: the
     driver writes them in C and PostgreSQL parses no SQL per row. An ``INSERT … RETURNING``
-    of the same batch, even as one JSON array, cost the api process about twice the CPU
-    (the texts encoded as JSON again). ``COPY`` returns nothing, so the ids are drawn from
+    of the same batch, even as one JSON array, had the api process encode every text again
+    and PostgreSQL parse it. ``COPY`` returns nothing, so the ids are drawn from
     the identity's sequence first, in the batch's order: increasing, as ``INSERT`` would
     hand them out."""
     connection = await session.connection()

@@ -226,7 +226,10 @@ class MergedSends:
         # From here on this send is under way: later requests wait for the next.
         self._under_way, self._waiting = self._waiting, None
         self._last_start = loop.time()
-        await self._send()
+        try:
+            await self._send()
+        except Exception:  # no request waits to be told: say it here
+            log.exception("merged_send_failed")
 
 
 # The id of the task this thread is publishing, set by Celery's ``before_task_publish``
