@@ -10,12 +10,11 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import psycopg
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hearth.db import vector
@@ -191,33 +190,20 @@ async def test_search_counts_what_it_cannot_see_through_an_index(vector_database
     engine = create_engine(normalize_database_url(vector_database))
     async with engine.begin() as connection:
         await connection.run_sync(vector.ensure_index, 3)  # as the first store makes it
-    sent: list[tuple[str, Any]] = []
-
-    def catch(
-        conn: Any,
-        cursor: Any,
-        statement: str,
-        parameters: Any,
-        context: Any,
-        many: bool,  # noqa: FBT001 (SQLAlchemy's event signature)
-    ) -> None:
-        sent.append((statement, parameters))
-
+    count_and_settings, search = repository.search_statements(3)
     try:
         async with engine.connect() as connection:
             session = AsyncSession(bind=connection)
-            event.listen(engine.sync_engine, "before_cursor_execute", catch)
-            try:
-                unseen = (await repository.nearest(session, [1.0, 1.0, 1.0], MODEL, 5)).unsearchable
-                # The candidate list the search scanned, set for its transaction only.
-                scanned = await session.scalar(text("SELECT current_setting('hnsw.ef_search')"))
-            finally:
-                event.remove(engine.sync_engine, "before_cursor_execute", catch)
+            unseen = (await repository.nearest(session, [1.0, 1.0, 1.0], MODEL, 5)).unsearchable
+            # The candidate list the search scanned, set for its transaction only.
+            scanned = await session.scalar(text("SELECT current_setting('hnsw.ef_search')"))
             plans = []
-            for statement, parameters in sent:
-                if statement.startswith("SELECT (SELECT count") or "ORDER BY" in statement:
-                    plan = await connection.exec_driver_sql(f"EXPLAIN {statement}", parameters)
-                    plans.append("\n".join(plan.scalars()))
+            for statement, parameters in (
+                (count_and_settings, {"key": f"{MODEL}/3", "ef": "400"}),
+                (search, {"query": "[1,1,1]", "model": MODEL, "k": 5}),
+            ):
+                plan = await connection.exec_driver_sql(f"EXPLAIN {statement}", parameters)
+                plans.append("\n".join(plan.scalars()))
     finally:
         await engine.dispose()
     assert unseen == 5  # 3 waiting, 2 of another model

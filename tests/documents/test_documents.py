@@ -18,7 +18,6 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
-from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from hearth.config.settings import Settings
@@ -377,35 +376,18 @@ async def _mcp_finds_the_same_and_adds_to_the_same_store(
 
 
 async def _plan_of_the_repository_search(data: Path, query: list[float], nearest_id: int) -> str:
-    """EXPLAIN of the very statement and parameters ``repository.nearest`` sends, caught on
-    their way to the driver."""
+    """EXPLAIN of the search statement ``repository.nearest`` sends, with its parameters,
+    after the search, in the same transaction: with the settings the search set."""
     url = EmbeddedPostgres(data).running_url()
     assert url is not None
     engine = create_engine(normalize_database_url(url))
-    sent: list[tuple[str, Any]] = []
-
-    def catch(
-        conn: Any,
-        cursor: Any,
-        statement: str,
-        parameters: Any,
-        context: Any,
-        many: bool,  # noqa: FBT001
-    ) -> None:
-        sent.append((statement, parameters))
-
+    _count_and_settings, statement = repository.search_statements(len(query))
+    parameters = {"query": repository.vector_literal(query), "model": "nomic-embed-text", "k": 5}
     try:
         async with engine.connect() as connection:
             session = AsyncSession(bind=connection)
-            event.listen(engine.sync_engine, "before_cursor_execute", catch)
-            try:
-                rows = (await repository.nearest(session, query, "nomic-embed-text", 5)).rows
-            finally:
-                event.remove(engine.sync_engine, "before_cursor_execute", catch)
+            rows = (await repository.nearest(session, query, "nomic-embed-text", 5)).rows
             assert rows[0].id == nearest_id
-            # set_config(...) and the count first, then the search; the EXPLAIN runs in the same
-            # transaction, so with the same settings.
-            [(statement, parameters)] = [s for s in sent if "ORDER BY" in s[0]]
             plan = await connection.exec_driver_sql(f"EXPLAIN {statement}", parameters)
             return "\n".join(plan.scalars())
     finally:

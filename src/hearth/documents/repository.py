@@ -6,6 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import Any, NamedTuple, cast
 
+from psycopg import AsyncConnection as AsyncDriverConnection
 from sqlalchemy import Row, Table, case, func, select, text, update
 from sqlalchemy import delete as sa_delete
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -31,6 +32,16 @@ _NEXT_IDS = "SELECT nextval(pg_get_serial_sequence('documents', 'id')) FROM gene
 _COPY_ROWS = "COPY documents (id, text, metadata) FROM STDIN"
 
 
+async def _driver(session: AsyncSession) -> AsyncDriverConnection[Any]:
+    """The psycopg connection under the session's, in the session's transaction: for what
+    SQLAlchemy does not offer (``COPY``, pipelined statements)."""
+    connection = await session.connection()
+    driver = (await connection.get_raw_connection()).driver_connection
+    if driver is None:  # the session's connection is open: it has a driver connection
+        raise RuntimeError("the session's connection has no driver connection")
+    return cast("AsyncDriverConnection[Any]", driver)
+
+
 async def insert_documents(session: AsyncSession, items: Sequence[tuple[str, str]]) -> list[int]:
     """Store ``(text, metadata as JSON)`` pairs, not yet embedded; their ids, in order.
 
@@ -40,10 +51,7 @@ async def insert_documents(session: AsyncSession, items: Sequence[tuple[str, str
     and PostgreSQL parse it. ``COPY`` returns nothing, so the ids are drawn from
     the identity's sequence first, in the batch's order: increasing, as ``INSERT`` would
     hand them out."""
-    connection = await session.connection()
-    driver = (await connection.get_raw_connection()).driver_connection
-    if driver is None:  # the session's connection is open: it has a driver connection
-        raise RuntimeError("the session's connection has no driver connection")
+    driver = await _driver(session)
     async with driver.cursor() as cursor:
         await cursor.execute(_NEXT_IDS, (len(items),))
         ids = [int(row[0]) for row in await cursor.fetchall()]
@@ -64,10 +72,19 @@ async def count_pending(session: AsyncSession) -> int:
     return int((await session.execute(statement)).scalar_one())
 
 
+class Found(NamedTuple):
+    """A document a search found, and how near it is (1 the same direction, -1 opposite)."""
+
+    id: int
+    text: str
+    metadata: dict[str, Any]
+    score: float
+
+
 class Nearest(NamedTuple):
     """What a search found, best first, and how many documents it could not see."""
 
-    rows: Sequence[Row[Any]]
+    rows: list[Found]
     unsearchable: int
 
 
@@ -76,38 +93,51 @@ async def nearest(session: AsyncSession, query: list[float], model: str, k: int)
     and how many documents the search does not see: those without a vector of that model
     and size (not embedded yet, or by another model).
 
-    Two statements: the first sets the scan's settings for this transaction and counts
-    what the search cannot see, the second searches. The expression and the predicate
-    spell the vector size as literals, so PostgreSQL can use that size's partial HNSW
-    index (hearth.db.vector.ensure_index).
+    Two statements, sent together in one round trip (psycopg's pipeline mode, on the
+    session's connection and in its transaction): the first sets the scan's settings for
+    this transaction and counts what the search cannot see, the second searches. The
+    expression and the predicate spell the vector size as literals, so PostgreSQL can use
+    that size's partial HNSW index (hearth.db.vector.ensure_index).
 
     "Another key than this search's" is spelled as what ``ix_documents_embedding_key`` can
     answer (no key, a smaller one, a larger one): the count reads the documents the search
     cannot see, not every document.
     """
     size = len(query)
+    count_and_settings, search = search_statements(size)
+    driver = await _driver(session)
+    async with driver.pipeline():
+        counted = await driver.execute(
+            count_and_settings, {"ef": str(ef_search(k)), "key": f"{model}/{size}"}
+        )
+        found = await driver.execute(
+            search, {"query": vector_literal(query), "model": model, "k": k}
+        )
+    [unsearchable, *_settings] = await counted.fetchone() or (0,)
+    rows = [Found(*row) for row in await found.fetchall()]
+    return Nearest(rows, int(unsearchable or 0))
+
+
+def search_statements(size: int) -> tuple[str, str]:
+    """The two statements of a search among vectors of ``size`` (``nearest``), in psycopg's
+    ``%(name)s`` style: the count and settings (``key``, ``ef``), then the search
+    (``query``, ``model``, ``k``)."""
     key = EMBEDDING_KEY
-    unsearchable = await session.scalar(
-        # More candidates than pgvector's default 40 (see ef_search); keep scanning past
-        # documents of other models (pgvector ≥ 0.8; ignored before).
-        text(
-            f"SELECT (SELECT count(*) FROM documents WHERE {key} IS NULL OR {key} < :key "  # noqa: S608 (a constant expression; the key is a bound parameter)
-            f"OR {key} > :key), set_config('hnsw.ef_search', :ef, true), "
-            "set_config('hnsw.iterative_scan', 'strict_order', true)"
-        ),
-        {"ef": str(ef_search(k)), "key": f"{model}/{size}"},
+    # More candidates than pgvector's default 40 (see ef_search); keep scanning past
+    # documents of other models (pgvector ≥ 0.8; ignored before).
+    count_and_settings = (
+        f"SELECT (SELECT count(*) FROM documents WHERE {key} IS NULL OR {key} < %(key)s "  # noqa: S608 (a constant expression; the key is a bound parameter)
+        f"OR {key} > %(key)s), set_config('hnsw.ef_search', %(ef)s, true), "
+        "set_config('hnsw.iterative_scan', 'strict_order', true)"
     )
     vector = f"embedding::vector({size})"
     # The size is an int, not user text; every value is a bound parameter.
-    statement = text(
-        f"SELECT id, text, metadata, 1 - ({vector} <=> CAST(:query AS vector({size}))) AS score "  # noqa: S608 (ints and bound parameters only)
-        f"FROM documents WHERE embedding_dim = {size} AND embedding_model = :model "
-        f"ORDER BY {vector} <=> CAST(:query AS vector({size})) LIMIT :k"
+    search = (
+        f"SELECT id, text, metadata, 1 - ({vector} <=> %(query)s::vector({size})) AS score "  # noqa: S608 (ints and bound parameters only)
+        f"FROM documents WHERE embedding_dim = {size} AND embedding_model = %(model)s "
+        f"ORDER BY {vector} <=> %(query)s::vector({size}) LIMIT %(k)s"
     )
-    result = await session.execute(
-        statement, {"query": vector_literal(query), "model": model, "k": k}
-    )
-    return Nearest(result.all(), int(unsearchable or 0))
+    return count_and_settings, search
 
 
 # The HNSW candidate list a search scans. pgvector's default, 40, found 81 % of the true
