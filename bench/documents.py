@@ -137,7 +137,9 @@ def hearth_round(  # noqa: PLR0913 (what the round runs on)
             print("search ...", file=sys.stderr)
             vacuum(url)
             ef = repository.ef_search(10)
-            search = measure_search(url, ports[0], token, corpus, ef)
+            search = measure_search(
+                url, ports[0], token, corpus, ef, embedding_port=double.server_address[1]
+            )
     finally:
         for server in servers:
             processes.stop(server)

@@ -196,6 +196,16 @@ def rows(count: int, copy_s: float, update_s: float, rounds: list[Round]) -> lis
             )
         )
         table.append(
+            _ratio_row(
+                "  the same, vs direct + bare embedding call",
+                p95(search.api_ms),
+                p95(search.embedded_ms),
+                "ms",
+                None,
+                at_least=False,
+            )
+        )
+        table.append(
             (
                 "recall@10, HNSW search vs exact",
                 f"{search.api_recall:.3f}",
@@ -287,6 +297,8 @@ def details(count: int, copy_s: float, update_s: float, rounds: list[Round]) -> 
                 f"  search: {len(search.api_ms)} queries, k=10, hnsw.ef_search={search.ef_search}: "
                 f"API p50 {p50(search.api_ms):.2f} ms p95 {p95(search.api_ms):.2f} ms; "
                 f"direct p50 {p50(search.direct_ms):.2f} ms p95 {p95(search.direct_ms):.2f} ms; "
+                f"direct after a bare embedding call p50 {p50(search.embedded_ms):.2f} ms "
+                f"p95 {p95(search.embedded_ms):.2f} ms; "
                 f"GET /documents/{{id}} p50 {p50(search.floor_ms):.2f} ms "
                 f"p95 {p95(search.floor_ms):.2f} ms"
             )
