@@ -182,3 +182,48 @@ def test_httpx_comes_without_rich_and_still_works(tmp_path: Path) -> None:
     assert _among(modules, ("httpx._main", "rich", "pygments")) == []
     without = _loaded("import httpx", tmp_path)  # the probe could fail: rich is installed
     assert _among(without, ("httpx._main", "rich")) == ["httpx._main", "rich"]
+
+
+def test_a_call_to_the_model_looks_up_no_module_once_warm(tmp_path: Path) -> None:
+    """After its first call, a call to the model server imports nothing: every module it
+    uses is in ``sys.modules``, and none is looked for and found missing on each call (as
+    httpcore's ``import sniffio`` was: four searches of ``sys.path`` a request)."""
+    code = """
+        import asyncio, importlib.abc, httpx
+        from hearth.llm.ollama import OllamaAdapter
+        from tests.support.fake_llm import FakeLLM
+        from tests.support.services import serving
+
+        class Record(importlib.abc.MetaPathFinder):
+            def __init__(self):
+                self.looked_up = []
+            def find_spec(self, fullname, path, target=None):
+                self.looked_up.append(fullname)
+                return None  # the next finder on sys.meta_path decides
+
+        async def calls(url: str) -> list[str]:
+            async with httpx.AsyncClient() as client:
+                adapter = OllamaAdapter(url, client)
+                await adapter.embed(["warm"], model="nomic-embed-text")
+                record = Record()
+                sys.meta_path.insert(0, record)
+                for text in ("one", "two", "three"):
+                    await adapter.embed([text], model="nomic-embed-text")
+                sys.meta_path.remove(record)
+                return record.looked_up
+
+        with serving(FakeLLM()) as llm:
+            print("LOOKED_UP " + json.dumps(asyncio.run(calls(llm.url))))
+        """
+    done = subprocess.run(
+        [sys.executable, "-c", "import json, sys\n" + textwrap.dedent(code)],
+        env={**clean_environment(), "PYTHONPATH": str(ROOT)},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr + done.stdout
+    [line] = [line for line in done.stdout.splitlines() if line.startswith("LOOKED_UP ")]
+    assert json.loads(line.removeprefix("LOOKED_UP ")) == []
