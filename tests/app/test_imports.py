@@ -14,6 +14,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 from tests.support.paths import ROOT
 from tests.support.process import clean_environment
@@ -59,13 +60,11 @@ NEVER_IN_THE_WORKER = (
 )
 
 
-def _loaded(code: str, tmp_path: Path, **env: str) -> list[str]:
-    """Run ``code`` in a fresh interpreter; the modules it had loaded at the end."""
-    script = (
-        textwrap.dedent(code) + "\nimport sys\nprint('LOADED ' + json.dumps(sorted(sys.modules)))\n"
-    )
+def _printed(code: str, tmp_path: Path, tag: str, **env: str) -> Any:
+    """Run ``code`` in a fresh interpreter (``json`` and ``sys`` imported); the JSON it
+    printed on the line that starts with ``tag``."""
     done = subprocess.run(
-        [sys.executable, "-c", "import json\n" + script],
+        [sys.executable, "-c", "import json, sys\n" + textwrap.dedent(code)],
         env={**clean_environment(**env), "PYTHONPATH": str(ROOT)},
         cwd=tmp_path,  # no .env
         capture_output=True,
@@ -74,8 +73,14 @@ def _loaded(code: str, tmp_path: Path, **env: str) -> list[str]:
         check=False,
     )
     assert done.returncode == 0, done.stderr + done.stdout
-    [line] = [line for line in done.stdout.splitlines() if line.startswith("LOADED ")]
-    modules: list[str] = json.loads(line.removeprefix("LOADED "))
+    [line] = [line for line in done.stdout.splitlines() if line.startswith(f"{tag} ")]
+    return json.loads(line.removeprefix(f"{tag} "))
+
+
+def _loaded(code: str, tmp_path: Path, **env: str) -> list[str]:
+    """Run ``code`` in a fresh interpreter; the modules it had loaded at the end."""
+    script = textwrap.dedent(code) + "\nprint('LOADED ' + json.dumps(sorted(sys.modules)))\n"
+    modules: list[str] = _printed(script, tmp_path, "LOADED", **env)
     return modules
 
 
@@ -153,18 +158,7 @@ def test_the_pool_children_import_nothing_for_their_http_client(tmp_path: Path) 
             pass
         print("NEW " + json.dumps(sorted(set(sys.modules) - before)))
         """
-    done = subprocess.run(
-        [sys.executable, "-c", "import json, sys\n" + textwrap.dedent(code)],
-        env={**clean_environment(), "PYTHONPATH": str(ROOT)},
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr + done.stdout
-    [line] = [line for line in done.stdout.splitlines() if line.startswith("NEW ")]
-    assert json.loads(line.removeprefix("NEW ")) == []
+    assert _printed(code, tmp_path, "NEW") == []
 
 
 def test_httpx_comes_without_rich_and_still_works(tmp_path: Path) -> None:
@@ -215,15 +209,4 @@ def test_a_call_to_the_model_looks_up_no_module_once_warm(tmp_path: Path) -> Non
         with serving(FakeLLM()) as llm:
             print("LOOKED_UP " + json.dumps(asyncio.run(calls(llm.url))))
         """
-    done = subprocess.run(
-        [sys.executable, "-c", "import json, sys\n" + textwrap.dedent(code)],
-        env={**clean_environment(), "PYTHONPATH": str(ROOT)},
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr + done.stdout
-    [line] = [line for line in done.stdout.splitlines() if line.startswith("LOOKED_UP ")]
-    assert json.loads(line.removeprefix("LOOKED_UP ")) == []
+    assert _printed(code, tmp_path, "LOOKED_UP") == []
