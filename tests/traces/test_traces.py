@@ -127,6 +127,9 @@ def test_one_trace_spans_the_request_the_task_and_the_llm_call(traced_stack: Sta
     # Its queries, and the task it sent (continued through the message's headers).
     web_queries = [s for s in trace if s.kind == "client" and _is_sql(s) and _in(s, "web")]
     assert any(_descends_from(s, request, by_id) for s in web_queries), _names(trace)
+    # The rows went in by COPY, through the driver itself: a span of their own all the same.
+    [copied] = [s for s in web_queries if "COPY documents" in _statement(s)]
+    assert _descends_from(copied, request, by_id)
     [sent] = [s for s in trace if s.name == f"apply_async/{EMBED_TASK}" and _in(s, "web")]
     assert sent.kind == "producer"
     assert _descends_from(sent, request, by_id)
@@ -156,6 +159,31 @@ def test_one_trace_spans_the_request_the_task_and_the_llm_call(traced_stack: Sta
     assert receiver.refused == []
 
     _log_lines_carry_the_trace_id(traced_stack, request, trace)
+    _the_search_statements_have_their_span(traced_stack)
+
+
+def _the_search_statements_have_their_span(stack: Stack) -> None:
+    """A search sends its statements through the driver, pipelined (the count and settings,
+    then the search by distance): one SQL span under the request holds both."""
+    found = stack.server.get("/documents/search?q=boiler&k=3")
+    assert found.status_code == 200, found.text
+
+    def searched(spans: list[Span]) -> bool:
+        return any(s.name == "GET /documents/search" and s.kind == "server" for s in spans) and any(
+            "<=>" in _statement(s) for s in spans
+        )
+
+    spans = stack.receiver.wait_for(searched, what="the search request and its statements")
+    [request] = [s for s in spans if s.name == "GET /documents/search" and s.kind == "server"]
+    by_id = {s.span_id: s for s in spans}
+    # The search's statement orders by distance (<=>); no other statement does.
+    [statements] = [s for s in spans if "<=>" in _statement(s)]
+    assert statements.kind == "client"
+    assert _is_sql(statements)
+    assert _in(statements, "web")
+    assert "set_config('hnsw.ef_search'" in _statement(statements)
+    assert statements.name.startswith("SELECT ")
+    assert _descends_from(statements, request, by_id)
 
 
 def _log_lines_carry_the_trace_id(stack: Stack, request: Span, trace: list[Span]) -> None:
@@ -193,6 +221,10 @@ def _is_sql(span: Span) -> bool:
 
 def _in(span: Span, process: str) -> bool:
     return span.resource.get("hearth.process") == process
+
+
+def _statement(span: Span) -> str:
+    return str(span.attributes.get("db.statement") or span.attributes.get("db.query.text") or "")
 
 
 def _url(span: Span) -> str:

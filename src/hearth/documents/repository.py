@@ -11,6 +11,7 @@ from sqlalchemy import Row, Table, case, func, select, text, update
 from sqlalchemy import delete as sa_delete
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from hearth import traces
 from hearth.models import Document
 from hearth.models.document import EMBEDDING_KEY
 
@@ -52,12 +53,13 @@ async def insert_documents(session: AsyncSession, items: Sequence[tuple[str, str
     the identity's sequence first, in the batch's order: increasing, as ``INSERT`` would
     hand them out."""
     driver = await _driver(session)
-    async with driver.cursor() as cursor:
-        await cursor.execute(_NEXT_IDS, (len(items),))
-        ids = [int(row[0]) for row in await cursor.fetchall()]
-        async with cursor.copy(_COPY_ROWS) as copy:
-            for document_id, (body, metadata) in zip(ids, items, strict=True):
-                await copy.write_row((document_id, body, metadata))
+    with traces.driver_statements(f"{_NEXT_IDS};\n{_COPY_ROWS}", driver.info.dbname):
+        async with driver.cursor() as cursor:
+            await cursor.execute(_NEXT_IDS, (len(items),))
+            ids = [int(row[0]) for row in await cursor.fetchall()]
+            async with cursor.copy(_COPY_ROWS) as copy:
+                for document_id, (body, metadata) in zip(ids, items, strict=True):
+                    await copy.write_row((document_id, body, metadata))
     return ids
 
 
@@ -106,13 +108,14 @@ async def nearest(session: AsyncSession, query: list[float], model: str, k: int)
     size = len(query)
     count_and_settings, search = search_statements(size)
     driver = await _driver(session)
-    async with driver.pipeline():
-        counted = await driver.execute(
-            count_and_settings, {"ef": str(ef_search(k)), "key": f"{model}/{size}"}
-        )
-        found = await driver.execute(
-            search, {"query": vector_literal(query), "model": model, "k": k}
-        )
+    with traces.driver_statements(f"{count_and_settings};\n{search}", driver.info.dbname):
+        async with driver.pipeline():
+            counted = await driver.execute(
+                count_and_settings, {"ef": str(ef_search(k)), "key": f"{model}/{size}"}
+            )
+            found = await driver.execute(
+                search, {"query": vector_literal(query), "model": model, "k": k}
+            )
     [unsearchable, *_settings] = await counted.fetchone() or (0,)
     rows = [Found(*row) for row in await found.fetchall()]
     return Nearest(rows, int(unsearchable or 0))

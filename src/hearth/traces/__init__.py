@@ -81,6 +81,20 @@ def watch_engine(engine: AsyncEngine) -> None:
         setup.watch_engine(engine)
 
 
+@contextmanager
+def driver_statements(statement: str, database: str) -> Iterator[None]:
+    """Around statements sent through psycopg itself (``COPY``, a pipeline), which the
+    engine's instrumentation does not see: a span like those it makes for the rest, with
+    ``statement`` (never a parameter), when traces are on; nothing otherwise."""
+    if not state.on:
+        yield
+        return
+    from hearth.traces import setup
+
+    with setup.driver_span(statement, database):
+        yield
+
+
 def untraced(scope: Mapping[str, object]) -> bool:
     """Whether an ASGI request is left out of traces (probes, scrapes, static files)."""
     path = scope.get("path")

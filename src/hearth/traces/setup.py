@@ -22,7 +22,10 @@ from opentelemetry.instrumentation.celery import CeleryInstrumentor
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
 from opentelemetry.instrumentation.sqlalchemy.version import __version__ as sqlalchemy_version
-from opentelemetry.instrumentation.utils import suppress_instrumentation
+from opentelemetry.instrumentation.utils import (
+    is_instrumentation_enabled,
+    suppress_instrumentation,
+)
 from opentelemetry.metrics import NoOpMeter
 from opentelemetry.sdk.resources import OTELResourceDetector, Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -127,6 +130,23 @@ def watch_engine(engine: AsyncEngine) -> None:
     usage = NoOpMeter("hearth").create_up_down_counter("db.client.connections.usage")
     EngineTracer(tracer, sync_engine, usage)  # type: ignore[no-untyped-call]  # untyped library
     setattr(sync_engine, _WATCHED_ATTRIBUTE, True)
+
+
+@contextmanager
+def driver_span(statement: str, database: str) -> Iterator[None]:
+    """A CLIENT span for statements sent through the driver, named and described as the
+    SQLAlchemy instrumentation's spans are ("SELECT hearth", ``db.statement``); none where
+    instrumentation is suppressed (``Untraced``)."""
+    if not is_instrumentation_enabled():
+        yield
+        return
+    tracer = trace.get_tracer("hearth.db")
+    operation = statement.split(maxsplit=1)[0].upper()
+    attributes = {"db.system": "postgresql", "db.name": database, "db.statement": statement}
+    with tracer.start_as_current_span(
+        f"{operation} {database}", kind=trace.SpanKind.CLIENT, attributes=attributes
+    ):
+        yield
 
 
 @contextmanager
