@@ -199,7 +199,7 @@ async def test_search_counts_what_it_cannot_see_through_an_index(vector_database
             scanned = await session.scalar(text("SELECT current_setting('hnsw.ef_search')"))
             plans = []
             for statement, parameters in (
-                (count_and_settings, {"key": f"{MODEL}/3", "ef": "400"}),
+                (count_and_settings, {"key": f"{MODEL}/3", "ef": str(repository.EF_SEARCH)}),
                 (search, {"query": "[1,1,1]", "model": MODEL, "k": 5}),
             ):
                 plan = await connection.exec_driver_sql(f"EXPLAIN {statement}", parameters)

@@ -53,7 +53,7 @@ async def insert_documents(session: AsyncSession, items: Sequence[tuple[str, str
     the identity's sequence first, in the batch's order: increasing, as ``INSERT`` would
     hand them out."""
     driver = await _driver(session)
-    with traces.driver_statements(f"{_NEXT_IDS};\n{_COPY_ROWS}", driver.info.dbname):
+    with traces.driver_statements((_NEXT_IDS, _COPY_ROWS), driver.info.dbname):
         async with driver.cursor() as cursor:
             await cursor.execute(_NEXT_IDS, (len(items),))
             ids = [int(row[0]) for row in await cursor.fetchall()]
@@ -108,7 +108,7 @@ async def nearest(session: AsyncSession, query: list[float], model: str, k: int)
     size = len(query)
     count_and_settings, search = search_statements(size)
     driver = await _driver(session)
-    with traces.driver_statements(f"{count_and_settings};\n{search}", driver.info.dbname):
+    with traces.driver_statements((count_and_settings, search), driver.info.dbname):
         async with driver.pipeline():
             counted = await driver.execute(
                 count_and_settings, {"ef": str(ef_search(k)), "key": f"{model}/{size}"}

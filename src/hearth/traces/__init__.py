@@ -8,7 +8,7 @@ app's lifespan, ``hearth.traces.worker`` in each pool child of a worker.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Protocol
 
@@ -82,16 +82,16 @@ def watch_engine(engine: AsyncEngine) -> None:
 
 
 @contextmanager
-def driver_statements(statement: str, database: str) -> Iterator[None]:
+def driver_statements(statements: Sequence[str], database: str) -> Iterator[None]:
     """Around statements sent through psycopg itself (``COPY``, a pipeline), which the
     engine's instrumentation does not see: a span like those it makes for the rest, with
-    ``statement`` (never a parameter), when traces are on; nothing otherwise."""
+    ``statements`` (never a parameter), when traces are on; nothing otherwise."""
     if not state.on:
         yield
         return
     from hearth.traces import setup
 
-    with setup.driver_span(statement, database):
+    with setup.driver_span(";\n".join(statements), database):
         yield
 
 
