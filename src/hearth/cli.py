@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hearth.kit import collector
+
 if TYPE_CHECKING:
     from hearth.config.settings import Settings
 
@@ -19,8 +21,14 @@ EXIT_FAILURE = 1
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``hearth`` console script; returns the exit status."""
-    parser = _build_parser()
-    args = parser.parse_args(argv)
+    collector.pause()  # `serve` and `worker` resume once built (hearth.kit.collector)
+    args = None
+    try:
+        parser = _build_parser()
+        args = parser.parse_args(argv)
+    finally:  # also when argparse exits (--help, a bad argument)
+        if getattr(args, "handler", None) not in (_serve, _worker):
+            collector.resume(set_aside=False)  # every other command collects as usual
     if args.command is None:
         parser.print_help()
         return EXIT_FAILURE

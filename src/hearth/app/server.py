@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from hearth.app.factory import create_app
 from hearth.config.settings import Settings
 from hearth.health.liveness import Liveness
+from hearth.kit import collector
 from hearth.log import get_logger
 
 log = get_logger(__name__)
@@ -55,6 +56,7 @@ def run(settings: Settings, app: FastAPI | None = None) -> int:
 
     app = app or create_app(settings)
     server = uvicorn.Server(uvicorn_config(settings, app))
+    collector.resume()  # the modules and the app are built: set them aside for good
     liveness: Liveness = app.state.liveness
 
     def stop(reason: str) -> None:

@@ -22,6 +22,7 @@ from hearth.config.settings import Settings
 from hearth.db import migrate
 from hearth.db.embedded import EmbeddedPostgres
 from hearth.db.engine import create_engine
+from hearth.kit import collector
 from hearth.kit.urls import mask_url
 from hearth.llm.adapter import EMBED_TIMEOUT_SECONDS
 from hearth.log import get_logger
@@ -183,6 +184,7 @@ def run_worker(settings: Settings, *, concurrency: int | None = None) -> int:
         os.register_at_fork(before=_freeze_before_fork)
         _say_shutdown_in_json()
         stopping.install()  # before the pool's children are forked: they share its flag
+        collector.resume()  # the worker is built: set it aside (and again at each fork)
         worker.start()
         return int(worker.exitcode or 0)
     finally:
