@@ -216,7 +216,7 @@ def test_a_worker_started_before_the_migrations_waits_for_them(
         with output.open("w") as sink:
             process = subprocess.Popen(
                 [HEARTH, "worker", "--concurrency", "1"],
-                env=worker_env(url, llm),
+                env={**worker_env(url, llm), "LOG_LEVEL": "DEBUG"},  # a sweep not needed
                 cwd=tmp_path,
                 stdout=sink,
                 stderr=subprocess.STDOUT,
@@ -229,7 +229,7 @@ def test_a_worker_started_before_the_migrations_waits_for_them(
             migrate(url, tmp_path)
             worker.wait_for_log(" ready.")
             wait_until(lambda: _heartbeats(url) > 0, 30, "the worker's heartbeat")
-            worker.wait_for_log("Sending due task embedding-sweep")  # after the start's run
+            worker.wait_for_log("periodic_task_not_needed")  # a sweep was due: nothing yet
             texts = add_documents(url, 3)  # no run asked for: the sweep must find them
             wait_until(lambda: counts(url) == (3, 0), 60, "the documents embedded")
             assert process.poll() is None
@@ -237,6 +237,44 @@ def test_a_worker_started_before_the_migrations_waits_for_them(
             assert worker.stop(timeout=STOP_BOUND_SECONDS) == 0
     assert times_embedded(llm) == Counter(texts)
     assert '"level": "error"' not in output.read_text()
+
+
+def test_a_worker_at_rest_sends_no_embedding_run(
+    postgres: OwnedPostgres, queue_redis: str, tmp_path: Path
+) -> None:
+    """Nothing pending: neither the worker's start nor its sweeps send a run (which would
+    only wake its pool process to find nothing); the first sweep after a document appears
+    sends one, and it is embedded."""
+    url = new_database(postgres, tmp_path)
+    with fake_llm() as llm:
+        env = {**worker_env(url, llm, queue_redis), "LOG_LEVEL": "DEBUG"}
+        with hearth_worker(env, tmp_path) as worker:
+            for _ in range(2):  # two sweeps due, a period apart
+                seen = worker.output.read_text().count("periodic_task_not_needed")
+                wait_until(
+                    lambda seen=seen: (
+                        worker.output.read_text().count("periodic_task_not_needed") > seen
+                    ),
+                    30,
+                    "an embedding sweep found not needed",
+                )
+            assert _embedding_runs(url) == 0
+            assert "Sending due task embedding-sweep" not in worker.output.read_text()
+            texts = add_documents(url, 2)  # as a lost run would leave them: none asked for
+            wait_until(lambda: counts(url) == (2, 0), 60, "the documents embedded")
+            assert "Sending due task embedding-sweep" in worker.output.read_text()
+            # Runs are counted where the first was not (each child writes its runs down
+            # a moment after they end).
+            wait_until(lambda: _embedding_runs(url) >= 1, 10, "the run written down")
+    assert times_embedded(llm) == Counter(texts)
+
+
+def _embedding_runs(url: str) -> int:
+    with psycopg.connect(url) as connection:
+        row = connection.execute(
+            "SELECT count(*) FROM task_runs WHERE name = 'hearth.embed_documents'"
+        ).fetchone()
+    return int(row[0]) if row else 0
 
 
 def _heartbeats(url: str) -> int:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple, cast
 
 from psycopg import AsyncConnection as AsyncDriverConnection
-from sqlalchemy import Row, Table, case, func, select, text, update
+from sqlalchemy import Connection, Row, Table, case, func, select, text, update
 from sqlalchemy import delete as sa_delete
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -227,10 +227,18 @@ async def release_claims(connection: AsyncConnection, ids: Sequence[int] | None 
     )
 
 
+# Whether any document waits to be embedded (``ix_documents_pending`` answers it).
+_ANY_PENDING = select(select(Document.id).where(Document.embedded_at.is_(None)).exists())
+
+
 async def has_pending(connection: AsyncConnection) -> bool:
     """Whether any document waits to be embedded."""
-    statement = select(select(Document.id).where(Document.embedded_at.is_(None)).exists())
-    return bool(await connection.scalar(statement))
+    return bool(await connection.scalar(_ANY_PENDING))
+
+
+def has_pending_sync(connection: Connection) -> bool:
+    """``has_pending``, for the worker's main process, which holds no event loop."""
+    return bool(connection.scalar(_ANY_PENDING))
 
 
 class VectorText(NamedTuple):

@@ -8,7 +8,8 @@ one batch more, not for the backlog, and a worker told to stop (``hearth.worker.
 finishes the call to the model in flight and stores its batch.
 
 Runs come from four places: a document added, the run before (more remain), a worker
-starting, and each worker's beat every ``EMBEDDING_SWEEP_SECONDS`` (the sweep). Whatever
+starting, and each worker's beat every ``EMBEDDING_SWEEP_SECONDS`` (the sweep); the last
+two only when a document waits (``documents_wait``). Whatever
 stops a run (the database, the broker, the LLM) leaves the documents pending; the run is
 retried with backoff, and the sweep carries on after the retries, so nothing stays pending
 while a worker runs.
@@ -26,20 +27,22 @@ import psycopg
 from celery import shared_task
 from celery.signals import worker_process_shutdown, worker_ready
 from kombu.exceptions import OperationalError as BrokerError
+from sqlalchemy import create_engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.pool import NullPool
 
 from hearth.config.service import ConfigService
 from hearth.config.settings import Settings
 from hearth.db import engine as db_engine
 from hearth.db.vector import VectorSupport
-from hearth.documents import embedding, service
+from hearth.documents import embedding, repository, service
 from hearth.kit.text import first_line
 from hearth.llm.adapter import LLMUnavailable
 from hearth.llm.provider import LLMChoice, LLMProvider
 from hearth.log import get_logger
 from hearth.worker import metrics as worker_metrics
-from hearth.worker import stopping
+from hearth.worker import schedule, stopping
 
 if TYPE_CHECKING:
     import httpx
@@ -62,7 +65,30 @@ FIRST_BACKOFF_SECONDS = 2.0
 def _embed_what_waits(sender: Any, **_kwargs: object) -> None:  # noqa: ANN401 (Celery is untyped: the worker's consumer)
     """A starting worker asks for one embedding run: documents stored while the queue was
     down (or while no worker ran) get embedded without waiting for the sweep."""
-    _queue_run(sender.app)
+    if documents_wait(sender.app):
+        _queue_run(sender.app)
+
+
+@schedule.only_when(service.EMBED_TASK)
+def documents_wait(app: Any) -> bool:  # noqa: ANN401 (Celery is untyped: its app)
+    """Whether any document waits to be embedded: asked in the worker's main process before
+    it sends a run (starting, and at each sweep), so that a worker at rest sends none and
+    its pool process builds nothing (hearth.worker.schedule). One connection, closed after
+    the question; True when the database cannot answer (the run is sent, and fails and is
+    retried as any run would)."""
+    engine = create_engine(
+        app.conf.hearth_database_url,
+        poolclass=NullPool,
+        connect_args={"connect_timeout": db_engine.CONNECT_TIMEOUT_SECONDS},
+    )
+    try:
+        with engine.connect() as connection:
+            return repository.has_pending_sync(connection)
+    except (SQLAlchemyError, OSError) as exc:
+        log.debug("documents_pending_unknown", reason=first_line(exc))
+        return True
+    finally:
+        engine.dispose()
 
 
 def _queue_run(app: Any) -> None:  # noqa: ANN401 (Celery is untyped: its app)

@@ -54,9 +54,10 @@ def embedded(app: Celery) -> bool:
 
 def periodic_tasks(settings: Settings) -> dict[str, dict[str, Any]]:
     """The beat's schedule. The embedding sweep queues a run that embeds what is pending,
-    if anything is and no other run is at it: documents whose run was lost (a broker down
-    when they were added, a run that failed past its retries) wait one period at most. A
-    sweep not taken within its period expires, so they do not pile up behind a long task."""
+    when a document is (hearth.documents.tasks.documents_wait) and no other run is at it:
+    documents whose run was lost (a broker down when they were added, a run that failed
+    past its retries) wait one period at most. A sweep not taken within its period
+    expires, so they do not pile up behind a long task."""
     period = settings.embedding_sweep_seconds
     return {
         "embedding-sweep": {
@@ -145,8 +146,9 @@ def create_celery(settings: Settings, database_url: str, *, waits: bool = True) 
         task_routes={EMBED_TASK: {"queue": EMBEDDING_QUEUE}},
         # Every worker runs a beat (`hearth worker` starts it), kept in memory: no schedule
         # file to write, and nothing to elect. Each periodic task is a sweep that is safe to
-        # run twice, so several workers sending it is harmless.
-        beat_scheduler="celery.beat:Scheduler",
+        # run twice, so several workers sending it is harmless; a sweep with a condition is
+        # sent only when there is something to sweep (hearth.worker.schedule).
+        beat_scheduler="hearth.worker.schedule:Scheduler",
         beat_schedule=periodic_tasks(settings),
     )
     if settings.redis_url:
