@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple, cast
 
 from psycopg import AsyncConnection as AsyncDriverConnection
-from sqlalchemy import Connection, Row, Table, case, func, select, text, update
+from psycopg import Connection as DriverConnection
+from sqlalchemy import Row, Table, case, func, select, text, update
 from sqlalchemy import delete as sa_delete
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -227,18 +228,21 @@ async def release_claims(connection: AsyncConnection, ids: Sequence[int] | None 
     )
 
 
-# Whether any document waits to be embedded (``ix_documents_pending`` answers it).
-_ANY_PENDING = select(select(Document.id).where(Document.embedded_at.is_(None)).exists())
-
-
 async def has_pending(connection: AsyncConnection) -> bool:
     """Whether any document waits to be embedded."""
-    return bool(await connection.scalar(_ANY_PENDING))
+    statement = select(select(Document.id).where(Document.embedded_at.is_(None)).exists())
+    return bool(await connection.scalar(statement))
 
 
-def has_pending_sync(connection: Connection) -> bool:
-    """``has_pending``, for the worker's main process, which holds no event loop."""
-    return bool(connection.scalar(_ANY_PENDING))
+# ``has_pending`` as text (``ix_documents_pending`` answers it), for a psycopg connection.
+_ANY_PENDING = "SELECT EXISTS (SELECT 1 FROM documents WHERE embedded_at IS NULL)"
+
+
+def has_pending_driver(connection: DriverConnection[Any]) -> bool:
+    """``has_pending``, on a psycopg connection of its own: the worker's main process asks
+    it before it sends a run, without building an engine for one question."""
+    row = connection.execute(_ANY_PENDING).fetchone()
+    return bool(row and row[0])
 
 
 class VectorText(NamedTuple):

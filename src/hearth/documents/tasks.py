@@ -27,10 +27,8 @@ import psycopg
 from celery import shared_task
 from celery.signals import worker_process_shutdown, worker_ready
 from kombu.exceptions import OperationalError as BrokerError
-from sqlalchemy import create_engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.pool import NullPool
 
 from hearth.config.service import ConfigService
 from hearth.config.settings import Settings
@@ -38,6 +36,7 @@ from hearth.db import engine as db_engine
 from hearth.db.vector import VectorSupport
 from hearth.documents import embedding, repository, service
 from hearth.kit.text import first_line
+from hearth.kit.urls import libpq_url
 from hearth.llm.adapter import LLMUnavailable
 from hearth.llm.provider import LLMChoice, LLMProvider
 from hearth.log import get_logger
@@ -76,19 +75,16 @@ def documents_wait(app: Any) -> bool:  # noqa: ANN401 (Celery is untyped: its ap
     its pool process builds nothing (hearth.worker.schedule). One connection, closed after
     the question; True when the database cannot answer (the run is sent, and fails and is
     retried as any run would)."""
-    engine = create_engine(
-        app.conf.hearth_database_url,
-        poolclass=NullPool,
-        connect_args={"connect_timeout": db_engine.CONNECT_TIMEOUT_SECONDS},
-    )
     try:
-        with engine.connect() as connection:
-            return repository.has_pending_sync(connection)
-    except (SQLAlchemyError, OSError) as exc:
+        with psycopg.connect(
+            libpq_url(app.conf.hearth_database_url),
+            connect_timeout=db_engine.CONNECT_TIMEOUT_SECONDS,
+            autocommit=True,
+        ) as connection:
+            return repository.has_pending_driver(connection)
+    except (psycopg.Error, OSError) as exc:
         log.debug("documents_pending_unknown", reason=first_line(exc))
         return True
-    finally:
-        engine.dispose()
 
 
 def _queue_run(app: Any) -> None:  # noqa: ANN401 (Celery is untyped: its app)
