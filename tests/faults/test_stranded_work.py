@@ -249,15 +249,12 @@ def test_a_worker_at_rest_sends_no_embedding_run(
     with fake_llm() as llm:
         env = {**worker_env(url, llm, queue_redis), "LOG_LEVEL": "DEBUG"}
         with hearth_worker(env, tmp_path) as worker:
-            for _ in range(2):  # two sweeps due, a period apart
-                seen = worker.output.read_text().count("periodic_task_not_needed")
-                wait_until(
-                    lambda seen=seen: (
-                        worker.output.read_text().count("periodic_task_not_needed") > seen
-                    ),
-                    30,
-                    "an embedding sweep found not needed",
-                )
+
+            def sweeps_not_needed() -> int:
+                return worker.output.read_text().count("periodic_task_not_needed")
+
+            # Two sweeps due, a period apart.
+            wait_until(lambda: sweeps_not_needed() >= 2, 30, "two sweeps found not needed")
             assert _embedding_runs(url) == 0
             assert "Sending due task embedding-sweep" not in worker.output.read_text()
             texts = add_documents(url, 2)  # as a lost run would leave them: none asked for
