@@ -13,13 +13,18 @@ import json
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from hearth import cli
+from hearth.kit import collector
+from hearth.kit.urls import normalize_database_url
+from hearth.worker.run import wait_for_schema
 from tests.support.paths import ROOT
-from tests.support.process import clean_environment
+from tests.support.process import clean_environment, run_hearth
 from tests.support.services import free_port
 
 # At least this many objects set aside once a process has started (about 190 000 for
@@ -137,3 +142,31 @@ def test_every_other_command_collects_as_usual() -> None:
     assert gc.isenabled()
     assert cli.main(["version"]) == 0
     assert gc.isenabled()
+
+
+def test_a_worker_waiting_for_the_migrations_collects_meanwhile(
+    fresh_database: str, tmp_path: Path
+) -> None:
+    """The wait may last hours, each look leaving an engine's cycles behind: the collector
+    is back on while it waits (and the wait ends once `hearth migrate` has run)."""
+    seen_on: list[bool] = []
+
+    def watch_then_migrate() -> None:
+        deadline = time.monotonic() + 30
+        while not gc.isenabled() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        seen_on.append(gc.isenabled())
+        done = run_hearth(
+            "migrate", env=clean_environment(DATABASE_URL=fresh_database), cwd=tmp_path
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+
+    helper = threading.Thread(target=watch_then_migrate)
+    collector.pause()  # as `hearth worker` starts
+    try:
+        helper.start()
+        wait_for_schema(normalize_database_url(fresh_database), poll_seconds=0.05)
+    finally:
+        gc.enable()
+        helper.join(timeout=120)
+    assert seen_on == [True]

@@ -218,6 +218,9 @@ def wait_for_schema(database_url: str, poll_seconds: float = SCHEMA_POLL_SECONDS
             if reason != said:
                 log.warning("worker_waiting_for_migrations", reason=reason)
                 said = reason
+                # A wait of unknown length, each look leaving cycles behind (an engine, a
+                # loop): collected as usual meanwhile, not only once the worker is built.
+                collector.resume(set_aside=False)
             time.sleep(poll_seconds)
         if said is not None:
             log.info("worker_schema_ready")
