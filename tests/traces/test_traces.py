@@ -61,9 +61,9 @@ def traced_stack(tmp_path: Path, queue_redis: str) -> Iterator[Stack]:
             token = create_with_cli(env, tmp_path, "read", "write")
             server.headers["Authorization"] = f"Bearer {token}"
             with hearth_worker(env, tmp_path, concurrency=2) as worker:
-                # The worker asks for a run when it starts: let that one end first, or it
-                # could embed the test's document before the run the request queues.
-                worker.wait_for_log("] succeeded in")
+                # A starting worker asks for a run only when a document waits, and asks
+                # before it says it is ready: none waits yet, so the run the test's request
+                # queues is the one that embeds its document.
                 yield Stack(server, worker, llm, receiver)
 
 
