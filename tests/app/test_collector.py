@@ -9,10 +9,6 @@ imports, which start-up is spared.
 from __future__ import annotations
 
 import gc
-import json
-import subprocess
-import sys
-import textwrap
 import threading
 import time
 from pathlib import Path
@@ -23,8 +19,7 @@ from hearth import cli
 from hearth.kit import collector
 from hearth.kit.urls import normalize_database_url
 from hearth.worker.run import wait_for_schema
-from tests.support.paths import ROOT
-from tests.support.process import clean_environment, run_hearth
+from tests.support.process import clean_environment, printed_json, run_hearth
 from tests.support.services import free_port
 
 # At least this many objects set aside once a process has started (about 190 000 for
@@ -67,19 +62,9 @@ sys.exit(cli.main(argv))
 
 
 def _started(command: str, tmp_path: Path, **env: str) -> dict[str, object]:
-    done = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(PROBE), str(free_port()), command],
-        env={**clean_environment(**env), "PYTHONPATH": str(ROOT)},
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    state: dict[str, object] = printed_json(
+        PROBE, tmp_path, "STATE", str(free_port()), command, **env
     )
-    lines = [line for line in done.stdout.splitlines() if line.startswith("STATE ")]
-    assert lines, done.stdout + done.stderr
-    assert done.returncode == 0, done.stdout + done.stderr
-    state: dict[str, object] = json.loads(lines[0].removeprefix("STATE "))
     return state
 
 
@@ -112,7 +97,7 @@ def test_the_probe_sees_collections_when_nothing_pauses_them(tmp_path: Path) -> 
     """The recording above works: importing the web stack with the collector on shows
     collections made while nothing was frozen."""
     code = """
-        import gc, json
+        import gc
         seen = []
         def record(phase, info):
             if phase == "start":
@@ -121,17 +106,7 @@ def test_the_probe_sees_collections_when_nothing_pauses_them(tmp_path: Path) -> 
         import hearth.app.server
         print("SEEN " + json.dumps(seen))
     """
-    done = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        env={**clean_environment(), "PYTHONPATH": str(ROOT)},
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    [line] = [line for line in done.stdout.splitlines() if line.startswith("SEEN ")]
-    assert 0 in json.loads(line.removeprefix("SEEN "))
+    assert 0 in printed_json(code, tmp_path, "SEEN")
 
 
 def test_every_other_command_collects_as_usual() -> None:

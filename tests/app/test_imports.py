@@ -9,15 +9,10 @@ before they are forked, so that they share it.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
-from typing import Any
 
-from tests.support.paths import ROOT
-from tests.support.process import clean_environment
+from tests.support.process import printed_json
 
 # Used by none of Hearth's start-up paths, or only on some paths, imported there when used:
 # migrations (only when some are pending), outbound HTTP (the LLM, Google, notifications),
@@ -60,27 +55,10 @@ NEVER_IN_THE_WORKER = (
 )
 
 
-def _printed(code: str, tmp_path: Path, tag: str, **env: str) -> Any:
-    """Run ``code`` in a fresh interpreter (``json`` and ``sys`` imported); the JSON it
-    printed on the line that starts with ``tag``."""
-    done = subprocess.run(
-        [sys.executable, "-c", "import json, sys\n" + textwrap.dedent(code)],
-        env={**clean_environment(**env), "PYTHONPATH": str(ROOT)},
-        cwd=tmp_path,  # no .env
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr + done.stdout
-    [line] = [line for line in done.stdout.splitlines() if line.startswith(f"{tag} ")]
-    return json.loads(line.removeprefix(f"{tag} "))
-
-
 def _loaded(code: str, tmp_path: Path, **env: str) -> list[str]:
     """Run ``code`` in a fresh interpreter; the modules it had loaded at the end."""
     script = textwrap.dedent(code) + "\nprint('LOADED ' + json.dumps(sorted(sys.modules)))\n"
-    modules: list[str] = _printed(script, tmp_path, "LOADED", **env)
+    modules: list[str] = printed_json(script, tmp_path, "LOADED", **env)
     return modules
 
 
@@ -158,7 +136,7 @@ def test_the_pool_children_import_nothing_for_their_http_client(tmp_path: Path) 
             pass
         print("NEW " + json.dumps(sorted(set(sys.modules) - before)))
         """
-    assert _printed(code, tmp_path, "NEW") == []
+    assert printed_json(code, tmp_path, "NEW") == []
 
 
 def test_httpx_comes_without_rich_and_still_works(tmp_path: Path) -> None:
@@ -209,4 +187,4 @@ def test_a_call_to_the_model_looks_up_no_module_once_warm(tmp_path: Path) -> Non
         with serving(FakeLLM()) as llm:
             print("LOOKED_UP " + json.dumps(asyncio.run(calls(llm.url))))
         """
-    assert _printed(code, tmp_path, "LOOKED_UP") == []
+    assert printed_json(code, tmp_path, "LOOKED_UP") == []

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -16,6 +17,7 @@ from typing import Any
 import httpx
 
 from hearth.config.settings import Settings, env_names
+from tests.support.paths import ROOT
 
 HEARTH = str(Path(sys.executable).with_name("hearth"))
 TEST_SECRET_KEY = "test-only-secret-key-that-is-long-enough-0123456789"
@@ -38,6 +40,24 @@ def clean_environment(**overrides: str) -> dict[str, str]:
     env.update({"LOG_FORMAT": "json", "SECRET_KEY": TEST_SECRET_KEY})
     env.update(overrides)
     return {k: v for k, v in env.items() if v is not None}
+
+
+def printed_json(code: str, cwd: Path, tag: str, *args: str, **env: str) -> Any:
+    """Run ``code`` in a fresh interpreter (``json`` and ``sys`` imported, ``args`` in
+    ``sys.argv[1:]``, the repository importable, ``env`` over a clean environment); it must
+    exit 0. The JSON it printed on the line that starts with ``tag``."""
+    done = subprocess.run(
+        [sys.executable, "-c", "import json, sys\n" + textwrap.dedent(code), *args],
+        env={**clean_environment(**env), "PYTHONPATH": str(ROOT)},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr + done.stdout
+    [line] = [line for line in done.stdout.splitlines() if line.startswith(f"{tag} ")]
+    return json.loads(line.removeprefix(f"{tag} "))
 
 
 def run_hearth(

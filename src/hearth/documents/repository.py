@@ -228,14 +228,14 @@ async def release_claims(connection: AsyncConnection, ids: Sequence[int] | None 
     )
 
 
+# Whether any document waits to be embedded (``ix_documents_pending`` answers it); as text,
+# so that a psycopg connection of its own can ask it too.
+_ANY_PENDING = "SELECT EXISTS (SELECT 1 FROM documents WHERE embedded_at IS NULL)"
+
+
 async def has_pending(connection: AsyncConnection) -> bool:
     """Whether any document waits to be embedded."""
-    statement = select(select(Document.id).where(Document.embedded_at.is_(None)).exists())
-    return bool(await connection.scalar(statement))
-
-
-# ``has_pending`` as text (``ix_documents_pending`` answers it), for a psycopg connection.
-_ANY_PENDING = "SELECT EXISTS (SELECT 1 FROM documents WHERE embedded_at IS NULL)"
+    return bool(await connection.scalar(text(_ANY_PENDING)))
 
 
 def has_pending_driver(connection: DriverConnection[Any]) -> bool:
