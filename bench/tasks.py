@@ -153,13 +153,18 @@ def run_benchmark(processes: Processes, database_url: str) -> Results:
                 partial(ApiClient, port, token), app, client, server.process.pid, worker.pid
             )
             after_load = worker_memory.idle_memory(worker.pid, "hearth worker after the load")
+            after_prunes = worker_memory.after_prunes(
+                app, worker.pid, partial(processes.log_tail, worker)
+            )
         finally:
             api.close()
             client.close()
             app.close()
     over = worker_memory.over_target(idle, bare_memory)
     imports = worker_memory.import_rss(processes.log_dir) if over else None
-    return Results(latency, throughput, WorkerMemory(idle, bare_memory, after_load, imports))
+    return Results(
+        latency, throughput, WorkerMemory(idle, bare_memory, after_load, after_prunes, imports)
+    )
 
 
 # --- Entry point -----------------------------------------------------------------------

@@ -7,7 +7,9 @@ counts it in each. Every child of the worker is counted. Baseline:
 ``celery -A <tiny app> worker --concurrency 1 --pool prefork`` with the same
 ``--without-gossip --without-mingle`` as Hearth's worker, an app with one trivial task, on the
 same Redis, measured the same way (before the Hearth worker starts, so the two never share the
-queue). The Hearth worker is measured once more after the load. When a target is missed,
+queue). The Hearth worker is measured once more after the load, and again after the two
+prunes its beat sends every hour (the health history, the task runs), which a worker that has
+run for an hour has done. When a target is missed,
 the memory that importing the worker's modules adds to a fresh interpreter is itemised.
 """
 
@@ -18,6 +20,7 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -29,6 +32,7 @@ from tests.support.process import clean_environment
 from bench import common
 from bench.common import MB, BenchError, Processes
 from bench.task_clients import REDIS_URL, START_TIMEOUT_S, wait_for_task
+from hearth.worker.app import PRUNE_HEALTH_HISTORY_TASK, PRUNE_TASK_RUNS_TASK
 
 CELERY = str(Path(sys.executable).with_name("celery"))
 IDLE_S = 3.0
@@ -116,6 +120,13 @@ def idle_memory(pid: int, what: str) -> Memory:
     return memory_of(pid)
 
 
+def after_prunes(app: Celery, pid: int, log: Callable[[], str]) -> Memory:
+    """The memory of ``pid`` and its children once its pool has run the hourly prunes."""
+    for task in (PRUNE_HEALTH_HISTORY_TASK, PRUNE_TASK_RUNS_TASK):
+        wait_for_task(app, task, f"hearth worker ({task})", log)
+    return idle_memory(pid, "hearth worker after the hourly prunes")
+
+
 def bare_worker_memory(processes: Processes, concurrency: int = 1) -> Memory:
     """Idle memory of a bare ``celery worker`` (one trivial task) with ``concurrency`` pool
     children, measured like Hearth's."""
@@ -191,6 +202,7 @@ class WorkerMemory:
     idle: Memory  # hearth worker, after its first task
     bare: Memory  # the bare celery worker
     after_load: Memory  # hearth worker, after the latency and throughput runs
+    after_prunes: Memory  # hearth worker, after the hourly prunes
     imports: str | None  # where the memory goes; measured when over target
 
 
@@ -229,6 +241,7 @@ def details(result: WorkerMemory) -> list[str]:
             ("hearth worker, idle", result.idle),
             ("bare celery worker, idle", result.bare),
             ("hearth worker, idle after the load", result.after_load),
+            ("hearth worker, idle after the hourly prunes", result.after_prunes),
         )
     ]
     if result.imports is not None:

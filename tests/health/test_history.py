@@ -149,7 +149,7 @@ def insert(database_url: str, component: str, status: str, changed_at: datetime)
         )
 
 
-async def test_pruning_keeps_each_components_latest_change(database_url: str) -> None:
+def test_pruning_keeps_each_components_latest_change(database_url: str) -> None:
     old, recent, quiet = names(3)
     now = datetime.now(UTC)
     for days, status in ((200, "ok"), (120, "unreachable"), (100, "ok"), (10, "unreachable")):
@@ -161,14 +161,14 @@ async def test_pruning_keeps_each_components_latest_change(database_url: str) ->
 
     # The task's own code, against the real database, as the worker runs it.
     url = database_url.replace("postgresql://", "postgresql+psycopg://")
-    await tasks.prune(url, keep_days=90)
+    tasks.prune(url, keep_days=90)
 
     kept = rows(database_url, [old, recent, quiet])
     # The change in force 90 days ago stays: the status at the cutoff is still known.
     assert [s for s, _ in kept[old]] == ["ok", "unreachable"]
     assert [s for s, _ in kept[recent]] == ["ok", "unreachable", "ok"]
     assert [s for s, _ in kept[quiet]] == ["ok"]
-    await tasks.prune(url, keep_days=90)  # a second run (another worker's beat) changes nothing
+    tasks.prune(url, keep_days=90)  # a second run (another worker's beat) changes nothing
     assert rows(database_url, [old, recent, quiet]) == kept
 
 

@@ -14,9 +14,9 @@ from typing import Any
 
 import psycopg
 import pytest
-from sqlalchemy import create_engine
 
 from hearth.config.settings import Settings
+from hearth.db import driver
 from hearth.kit.urls import normalize_database_url
 from hearth.worker import app as worker_app
 from hearth.worker import repository, runs
@@ -137,14 +137,10 @@ def test_the_prune_keeps_a_week_and_at_most_so_many_rows(own_database: str) -> N
                 " finished_at, runtime_seconds) VALUES (%s, 'x', 'SUCCESS', 'w', %s, %s, 0)",
                 (task_id, now - timedelta(days=days), now - timedelta(days=days)),
             )
-    engine = create_engine(normalize_database_url(own_database))
-    try:
-        with engine.begin() as connection:
-            deleted = repository.prune_runs(connection, days=7, rows=2)
-        with engine.begin() as connection:
-            again = repository.prune_runs(connection, days=7, rows=2)
-    finally:
-        engine.dispose()
+    with driver.connect(own_database) as connection:
+        deleted = repository.prune_runs(connection, days=7, rows=2)
+    with driver.connect(own_database) as connection:
+        again = repository.prune_runs(connection, days=7, rows=2)
     with psycopg.connect(own_database) as connection:
         left = {row[0] for row in connection.execute("SELECT task_id FROM task_runs")}
     assert deleted == 3

@@ -32,11 +32,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hearth.config.service import ConfigService
 from hearth.config.settings import Settings
+from hearth.db import driver
 from hearth.db import engine as db_engine
 from hearth.db.vector import VectorSupport
 from hearth.documents import embedding, repository, service
 from hearth.kit.text import first_line
-from hearth.kit.urls import libpq_url
 from hearth.llm.adapter import LLMUnavailable
 from hearth.llm.provider import LLMChoice, LLMProvider
 from hearth.log import get_logger
@@ -76,11 +76,7 @@ def documents_wait(app: Any) -> bool:  # noqa: ANN401 (Celery is untyped: its ap
     the question; True when the database cannot answer (the run is sent, and fails and is
     retried as any run would)."""
     try:
-        with psycopg.connect(
-            libpq_url(app.conf.hearth_database_url),
-            connect_timeout=db_engine.CONNECT_TIMEOUT_SECONDS,
-            autocommit=True,
-        ) as connection:
+        with driver.connect(app.conf.hearth_database_url, autocommit=True) as connection:
             return repository.has_pending_driver(connection)
     except (psycopg.Error, OSError) as exc:
         log.debug("documents_pending_unknown", reason=first_line(exc))

@@ -14,7 +14,7 @@ from collections import deque
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,6 +26,9 @@ from hearth.health.timeline import BAR_SPAN, SLOT, Change, availability, bar
 from hearth.kit.checks import CheckResult, CheckStatus
 from hearth.kit.urls import mask_urls
 from hearth.log import get_logger
+
+if TYPE_CHECKING:
+    import psycopg
 
 log = get_logger(__name__)
 
@@ -189,10 +192,10 @@ async def report(
     )
 
 
-async def prune(session: AsyncSession, *, keep_days: int, now: datetime | None = None) -> int:
+def prune(connection: psycopg.Connection, *, keep_days: int, now: datetime | None = None) -> int:
     """Delete the changes older than ``keep_days``, keeping each component's latest; returns
     how many went."""
     cutoff = (now or datetime.now(UTC)) - timedelta(days=keep_days)
-    deleted = await repository.delete_older_than(session, cutoff)
+    deleted = repository.delete_older_than(connection, cutoff)
     log.info("health_history_pruned", deleted=deleted, keep_days=keep_days)
     return deleted

@@ -20,6 +20,7 @@ from celery.signals import worker_shutdown
 from sqlalchemy import create_engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from hearth.db.engine import CONNECT_TIMEOUT_SECONDS
 from hearth.kit.text import first_line
 from hearth.log import get_logger
 from hearth.worker import repository
@@ -41,7 +42,14 @@ class HeartbeatStep(bootsteps.StartStopStep):  # type: ignore[misc]
         app = worker.app
         self.interval: float = app.conf.hearth_heartbeat_seconds
         self.window = self.interval * MISSED_BEATS
-        self.engine = create_engine(app.conf.hearth_database_url, pool_size=1, pool_pre_ping=True)
+        self.engine = create_engine(
+            app.conf.hearth_database_url,
+            pool_size=1,
+            pool_pre_ping=True,
+            # A database that does not answer (a host gone, packets dropped) holds the
+            # worker's timer, which also beats for the broker, a few seconds at most.
+            connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS},
+        )
         self.sweeper = OrphanSweeper(app, self.engine, self.window)
         self.started_at = datetime.now(UTC)
         # The children's metrics, folded into each report (None: METRICS_ENABLED=false).

@@ -4,8 +4,9 @@ reads and changes of the embedded broker's tables (``task_messages``, Celery's
 ``celery_taskmeta``).
 
 Plain SQL in psycopg's parameter style, run through SQLAlchemy (``exec_driver_sql``) by the
-worker and the health check, and through psycopg alone by ``hearth check --worker``: a
-container health check run every few seconds must not pay for importing SQLAlchemy.
+worker's heartbeat and the health check, and through psycopg alone by ``hearth check
+--worker`` (a container health check run every few seconds must not pay for importing
+SQLAlchemy) and by the pool's processes (the runs they record, the hourly prune).
 """
 
 from __future__ import annotations
@@ -216,10 +217,10 @@ def record_runs(connection: psycopg.Connection, runs: list[dict[str, Any]]) -> N
         cursor.executemany(_RECORD_RUN, runs)
 
 
-def prune_runs(connection: Connection, *, days: int, rows: int) -> int:
+def prune_runs(connection: psycopg.Connection, *, days: int, rows: int) -> int:
     """Forget runs that ended more than ``days`` ago, and all but the newest ``rows``; how
     many went."""
-    return connection.exec_driver_sql(_PRUNE_RUNS, {"days": days, "rows": rows}).rowcount
+    return connection.execute(_PRUNE_RUNS, {"days": days, "rows": rows}).rowcount
 
 
 async def recent_runs(connection: AsyncConnection, limit: int) -> list[dict[str, Any]]:

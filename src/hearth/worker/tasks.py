@@ -8,8 +8,8 @@ import time
 from typing import Any
 
 from celery import shared_task
-from sqlalchemy import create_engine
 
+from hearth.db import driver
 from hearth.worker import repository
 
 PRUNE_TASK_RUNS_TASK = "hearth.prune_task_runs"
@@ -31,10 +31,6 @@ def ping(delay_seconds: float = 0.0) -> dict[str, Any]:
 def prune_task_runs(self: Any) -> dict[str, int]:  # noqa: ANN401 (Celery is untyped: the bound task)
     """Forget task runs older than a week, and all but the newest ``KEEP_RUN_ROWS``;
     returns how many went. A second run finds nothing to delete."""
-    engine = create_engine(self.app.conf.hearth_database_url, pool_size=1)
-    try:
-        with engine.begin() as connection:
-            deleted = repository.prune_runs(connection, days=KEEP_RUN_DAYS, rows=KEEP_RUN_ROWS)
-    finally:
-        engine.dispose()
+    with driver.connect(self.app.conf.hearth_database_url) as connection:
+        deleted = repository.prune_runs(connection, days=KEEP_RUN_DAYS, rows=KEEP_RUN_ROWS)
     return {"deleted": deleted}
