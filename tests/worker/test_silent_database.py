@@ -1,6 +1,7 @@
 """A database that accepts connections and never answers (a host whose network dropped, a
 server hung) holds none of the worker's own connections longer than the connect timeout:
-the hourly prunes' and the heartbeat's give up, say why, and the next try starts afresh."""
+the hourly prune fails with the timeout as its reason, the heartbeat counts a failed beat;
+neither holds the thread that runs it (the heartbeat's is Celery's timer)."""
 
 from __future__ import annotations
 
