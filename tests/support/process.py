@@ -46,9 +46,16 @@ def printed_json(code: str, cwd: Path, tag: str, *args: str, **env: str) -> Any:
     """Run ``code`` in a fresh interpreter (``json`` and ``sys`` imported, ``args`` in
     ``sys.argv[1:]``, the repository importable, ``env`` over a clean environment); it must
     exit 0. The JSON it printed on the line that starts with ``tag``."""
+    command = [sys.executable, "-c", "import json, sys\n" + textwrap.dedent(code), *args]
+    return json_printed_by(command, clean_environment(**env), cwd, tag)
+
+
+def json_printed_by(command: Sequence[str], env: Mapping[str, str], cwd: Path, tag: str) -> Any:
+    """Run ``command`` with ``env`` (and the repository importable); it must exit 0. The
+    JSON it printed on the line that starts with ``tag``."""
     done = subprocess.run(
-        [sys.executable, "-c", "import json, sys\n" + textwrap.dedent(code), *args],
-        env={**clean_environment(**env), "PYTHONPATH": str(ROOT)},
+        command,
+        env={**env, "PYTHONPATH": str(ROOT)},
         cwd=cwd,
         capture_output=True,
         text=True,

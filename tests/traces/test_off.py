@@ -8,8 +8,6 @@ nothing to that: no SDK tracing, no exporter, no instrumentation, no protobuf.
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,8 +18,7 @@ import pytest
 from hearth.config.settings import Settings
 from hearth.worker.app import create_celery
 from tests.support.otlp import otlp_receiver
-from tests.support.paths import ROOT
-from tests.support.process import TEST_SECRET_KEY, clean_environment
+from tests.support.process import TEST_SECRET_KEY, clean_environment, json_printed_by
 from tests.support.worker import hearth_worker
 
 # What Hearth loads only with traces on (hearth.traces itself is a flag and a few lines).
@@ -37,18 +34,8 @@ TRACES_ONLY = (
 
 def _probe(kind: str, env: Mapping[str, str], cwd: Path) -> dict[str, Any]:
     """What ``tests.traces.probe`` reports from a fresh process."""
-    done = subprocess.run(
-        [sys.executable, "-m", "tests.traces.probe", kind],
-        env={**env, "PYTHONPATH": str(ROOT)},
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr + done.stdout
-    [line] = [line for line in done.stdout.splitlines() if line.startswith("PROBE ")]
-    report: dict[str, Any] = json.loads(line.removeprefix("PROBE "))
+    command = [sys.executable, "-m", "tests.traces.probe", kind]
+    report: dict[str, Any] = json_printed_by(command, env, cwd, "PROBE")
     return report
 
 
