@@ -156,6 +156,28 @@ def test_httpx_comes_without_rich_and_still_works(tmp_path: Path) -> None:
     assert _among(without, ("httpx._main", "rich")) == ["httpx._main", "rich"]
 
 
+def test_redis_comes_without_the_opentelemetry_sdk_and_still_works(tmp_path: Path) -> None:
+    """redis-py imports the OpenTelemetry SDK's metrics when the SDK is installed (the traces
+    extra brings it), for metrics of its own Hearth never turns on; refused once Hearth's
+    logging is imported. The client itself is whole; traces, when on, use the SDK's traces."""
+    modules = _loaded(
+        """
+        import hearth.log
+        import redis, redis.asyncio
+        assert redis.Redis.from_url("redis://127.0.0.1:1/0").ping
+        from redis.observability import providers
+        assert not providers.OTEL_AVAILABLE
+        import hearth.traces.setup  # what traces import when switched on
+        """,
+        tmp_path,
+    )
+    assert "redis" in modules
+    assert "opentelemetry.sdk.trace" in modules
+    assert _among(modules, ("opentelemetry.sdk.metrics",)) == []
+    without = _loaded("import redis", tmp_path)  # the probe could fail: the SDK is installed
+    assert _among(without, ("opentelemetry.sdk.metrics",)) == ["opentelemetry.sdk.metrics"]
+
+
 def test_a_call_to_the_model_looks_up_no_module_once_warm(tmp_path: Path) -> None:
     """After its first call, a call to the model server imports nothing: every module it
     uses is in ``sys.modules``, and none is looked for and found missing on each call (as

@@ -1,10 +1,13 @@
-"""structlog and httpx without rich.
+"""Libraries without the parts of them Hearth never uses.
 
-Both import rich when it is installed (development tools bring it in): structlog to draw
-tracebacks in colour on a terminal, httpx for its own command line (``httpx/_main.py``, with
-pygments). That costs every process that imports them about 10 MB and 2.5 MB, and a tenth of
-its start-up, for features a service never uses: console logs print plain tracebacks instead,
-and Hearth never runs httpx's command line.
+Some libraries import more when it happens to be installed (development tools and Hearth's
+`traces` extra bring it in): structlog imports rich to draw tracebacks in colour on a
+terminal, httpx its own command line (``httpx/_main.py``, with rich and pygments), and
+redis-py (8) the OpenTelemetry SDK's metrics, for metrics of its own that Hearth never turns
+on. That costs every process that imports them about 10 MB, 2.5 MB and 2.3 MB, and a tenth
+of its start-up, for features a service never uses: console logs print plain tracebacks
+instead, Hearth never runs httpx's command line, and its metrics are Prometheus's (its
+traces use the SDK's traces, never its metrics).
 """
 
 from __future__ import annotations
@@ -15,9 +18,14 @@ from collections.abc import Sequence
 from importlib.machinery import ModuleSpec
 from types import ModuleType
 
-# httpx's command line: ``httpx/__init__`` imports it inside ``try``, and defines a ``main``
-# that says it is not installed when the import fails.
-HTTPX_COMMAND_LINE = "httpx._main"
+# Modules refused to every importer, each with the reason its ImportError gives. Each
+# importer above imports it inside ``try`` and does without it when the import fails:
+# httpx defines a ``main`` that says its command line is not installed, redis-py leaves
+# its own metrics off.
+REFUSED = {
+    "httpx._main": "httpx's command line is not used here",
+    "opentelemetry.sdk.metrics": "Hearth exports no OpenTelemetry metrics (see /metrics)",
+}
 
 
 def import_structlog_plain() -> None:
@@ -32,8 +40,8 @@ def import_structlog_plain() -> None:
         del sys.modules["rich"]
 
 
-class _RefuseHttpxCommandLine(importlib.abc.MetaPathFinder):
-    """Refuses to import httpx's command line, whichever module imports httpx, and when."""
+class _RefuseUnused(importlib.abc.MetaPathFinder):
+    """Refuses to import the modules in ``REFUSED``, whichever module asks, and when."""
 
     def find_spec(
         self,
@@ -41,13 +49,14 @@ class _RefuseHttpxCommandLine(importlib.abc.MetaPathFinder):
         path: Sequence[str] | None,  # noqa: ARG002 (the finder protocol's signature)
         target: ModuleType | None = None,  # noqa: ARG002
     ) -> ModuleSpec | None:
-        if fullname == HTTPX_COMMAND_LINE:
-            raise ImportError("httpx's command line is not used here", name=fullname)
+        if (reason := REFUSED.get(fullname)) is not None:
+            raise ImportError(reason, name=fullname)
         return None  # every other module: the next finder's
 
 
-def refuse_httpx_command_line() -> None:
-    """From now on, ``import httpx`` leaves rich, pygments and its command line out. Once
-    per process; no effect on an httpx already imported."""
-    if not any(isinstance(finder, _RefuseHttpxCommandLine) for finder in sys.meta_path):
-        sys.meta_path.insert(0, _RefuseHttpxCommandLine())
+def refuse_unused_modules() -> None:
+    """From now on, ``import httpx`` leaves rich, pygments and its command line out, and
+    ``import redis`` the OpenTelemetry SDK's metrics. Once per process; no effect on a
+    module already imported."""
+    if not any(isinstance(finder, _RefuseUnused) for finder in sys.meta_path):
+        sys.meta_path.insert(0, _RefuseUnused())
