@@ -43,6 +43,8 @@ def open_app(vector_database: str, llm: FakeLLM) -> Opener:
         redis_url=REDIS_URL,
         admin_password=PASSWORD,
         health_cache_seconds=0,
+        # The tests change runtime values behind the app's back, as another replica would.
+        runtime_values_cache_seconds=0,
     )
 
     @asynccontextmanager

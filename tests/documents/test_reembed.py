@@ -93,6 +93,10 @@ def _set_model(stack: Stack, model: str) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
+    # A running server uses the values it read lately for RUNTIME_VALUES_CACHE_SECONDS.
+    deadline = time.monotonic() + 30
+    while _progress(stack)["model"] != model and time.monotonic() < deadline:
+        time.sleep(0.3)
 
 
 def _progress(stack: Stack) -> dict[str, Any]:

@@ -67,6 +67,8 @@ def mcp_env(mcp_database: str) -> dict[str, str]:
         LLM_API_KEY=LLM_API_KEY,
         LLM_MODEL="model-from-env",
         HEALTH_CACHE_SECONDS="0",
+        # Tests store runtime values behind the running server, as another replica would.
+        RUNTIME_VALUES_CACHE_SECONDS="0",
         WORKER_HEARTBEAT_SECONDS="1",
     )
 

@@ -143,7 +143,7 @@ async def open_runtime(
             health=health,
             readiness=Readiness(health, engine),
             liveness=liveness,
-            config=ConfigService(settings),
+            config=ConfigService(settings, recent_seconds=settings.runtime_values_cache_seconds),
             llm=LLMProvider(http, settings.bound_llm_api_key(), llm_calls),
             queue=queue,
             vector=VectorSupport(),
@@ -198,7 +198,8 @@ def _register_checks(runtime: Runtime, database_unavailable: str) -> None:
     worker = WorkerCheck(runtime.engine, settings.worker_heartbeat_seconds)
 
     async def llm() -> CheckResult:
-        """Always against the values in force, which another replica may have changed."""
+        """Against the values in force, as another replica may have changed them (within
+        RUNTIME_VALUES_CACHE_SECONDS)."""
         values = await runtime.config.read_values(runtime.sessions)
         return await runtime.llm.adapter(LLMChoice.of(values)).check()
 

@@ -23,11 +23,12 @@ ConfigDep = Annotated[ConfigService, Depends(get_config)]
 
 
 async def get_runtime_values(config: ConfigDep, unit: UnitOfWorkDep) -> RuntimeValues:
-    """The runtime values in force, read in the request's unit of work (one connection and
-    one transaction a request, not a session of their own); those of the environment and
-    the defaults while the database is down (the route then says what it cannot do)."""
+    """The runtime values in force as this process read them lately, else read in the
+    request's unit of work (one connection and one transaction a request, not a session of
+    their own); those of the environment and the defaults while the database is down (the
+    route then says what it cannot do)."""
     try:
-        return await config.values_in_force(unit.session)
+        return await config.recent_values(unit.session)
     except (SQLAlchemyError, OSError) as exc:
         if not is_unavailable(exc):
             raise
@@ -35,6 +36,16 @@ async def get_runtime_values(config: ConfigDep, unit: UnitOfWorkDep) -> RuntimeV
 
 
 RuntimeValuesDep = Annotated[RuntimeValues, Depends(get_runtime_values)]
+
+
+async def get_stored_runtime_values(config: ConfigDep, unit: UnitOfWorkDep) -> RuntimeValues:
+    """The runtime values in force as the database holds them now, never those kept: for an
+    action a script takes right after changing them elsewhere (`hearth settings import`,
+    then a re-embedding). 503 while the database is down."""
+    return await config.values_in_force(unit.session)
+
+
+StoredRuntimeValuesDep = Annotated[RuntimeValues, Depends(get_stored_runtime_values)]
 
 
 async def get_llm_trier(request: Request) -> LLMTrier:

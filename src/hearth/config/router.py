@@ -173,6 +173,8 @@ async def save_config(
     try:
         before = await config.values_in_force(unit.session)
         changes = await config.save(unit.session, submitted, seen=seen)
+        # First of the after-commit actions: the LLM's recheck reads the values just saved.
+        unit.after_commit(config.forget_recent)
     except InvalidSettings as exc:
         if not wants_html(request):
             raise

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hearth.config import repository
 from hearth.config.allowlist import ALLOWLIST, RuntimeKey, validate_values
+from hearth.config.recent import RecentValues
 from hearth.config.settings import Settings
 from hearth.errors import HearthError
 from hearth.kit.bound import KeyUse
@@ -71,10 +72,15 @@ class InvalidSettings(HearthError):
 
 
 class ConfigService:
-    """Reads and writes runtime values. Writes ``flush()``; the caller's edge commits."""
+    """Reads and writes runtime values. Writes ``flush()``; the caller's edge commits.
 
-    def __init__(self, settings: Settings) -> None:
+    ``recent_seconds``: how long what ``recent_values`` read is used again (the server's
+    ``RUNTIME_VALUES_CACHE_SECONDS``; 0, the commands and the worker, which read each time).
+    """
+
+    def __init__(self, settings: Settings, *, recent_seconds: float = 0.0) -> None:
         self.settings = settings
+        self._recent = RecentValues(recent_seconds)
 
     def environment_value(self, key: RuntimeKey) -> str | None:
         """The value the environment sets for ``key``, if any."""
@@ -98,18 +104,36 @@ class ConfigService:
         stored = await repository.get_all(session)
         return {name: self._effective(key, stored) for name, key in ALLOWLIST.items()}
 
+    async def recent_values(self, session: AsyncSession) -> RuntimeValues:
+        """The values in force as this process read them less than ``recent_seconds`` ago,
+        else as ``session`` reads them now: what requests act on. The config page and a
+        save read ``values_in_force``, the database's."""
+        if (kept := self._recent.get()) is not None:
+            return dict(kept)
+        generation = self._recent.generation
+        values = await self.values_in_force(session)
+        self._recent.put(values, generation)
+        return dict(values)
+
+    async def forget_recent(self) -> None:
+        """Read the values from the database again from now on: a save here committed."""
+        self._recent.forget()
+
     def values_without_database(self) -> RuntimeValues:
         """The values in force when the database cannot be read: environment, else default."""
         return {name: self._effective(key, {}) for name, key in ALLOWLIST.items()}
 
     async def read_values(self, sessions: async_sessionmaker[AsyncSession] | None) -> RuntimeValues:
-        """The values in force, read in a session of their own; those of the environment
-        and the defaults while the database is down (pages and checks still work then)."""
+        """The recent values (``recent_values``), read in a session of their own if need
+        be; those of the environment and the defaults while the database is down (pages and
+        checks still work then)."""
         if sessions is None:
             return self.values_without_database()
+        if (kept := self._recent.get()) is not None:
+            return dict(kept)
         try:
             async with sessions() as session:
-                return await self.values_in_force(session)
+                return await self.recent_values(session)
         except (SQLAlchemyError, OSError):
             return self.values_without_database()
 

@@ -258,6 +258,15 @@ class Settings(BaseSettings):
         "before asking the database again (the dashboard polls every 15 s). A logout ends the "
         "session at once on the process that handled it; on other replicas within this time.",
     )
+    runtime_values_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        le=60,
+        description="How long a Hearth process uses the runtime settings it read from the "
+        "database before reading them again; 0, every request reads them. A save on the config "
+        "page takes effect at once on the process that saved it; on other replicas, and after "
+        "`hearth settings import`, within this time.",
+    )
     api_token_cache_seconds: float = Field(
         default=5.0,
         ge=0,

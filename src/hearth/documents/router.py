@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.responses import Response
 
 from hearth.access.dependencies import require
-from hearth.config.dependencies import RuntimeValuesDep
+from hearth.config.dependencies import RuntimeValuesDep, StoredRuntimeValuesDep
 from hearth.db.dependencies import SessionDep, UnitOfWorkDep, VectorSupportDep
 from hearth.documents import pages, reembed, service
 from hearth.documents.dependencies import EngineDep
@@ -96,7 +96,7 @@ async def progress(request: Request, session: SessionDep, values: RuntimeValuesD
     responses=error_responses(401, 403, 409, 415, 503),
 )
 async def reembed_documents(
-    request: Request, engine: EngineDep, queue: QueueDep, values: RuntimeValuesDep
+    request: Request, engine: EngineDep, queue: QueueDep, values: StoredRuntimeValuesDep
 ) -> Response:
     """Queue every document embedded by another model than the one in force: marked pending
     (their old vectors kept until the new ones are stored), then embedded by the worker.
