@@ -188,7 +188,7 @@ def print_report(
             f"hearth unset {len(modules.unset)}, hearth set {len(modules.set)}"
         ),
         "  (FastAPI imports OpenTelemetry's API for its native telemetry; redis-py imports",
-        "  the SDK's metrics when the SDK is installed: neither is Hearth's doing)",
+        "  the SDK's metrics when the SDK is installed, which Hearth refuses: hearth.log.plain)",
     ]
     common.print_report(
         "Hearth traces benchmark: OTEL_EXPORTER_OTLP_ENDPOINT set vs unset, this run",

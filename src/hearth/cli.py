@@ -406,6 +406,11 @@ def _settings_import(args: argparse.Namespace) -> int:
     print(f"Imported {len(stored)} runtime setting{'s' * (len(stored) != 1)}: {names}.")
     for name, variable in transfer.overridden(ConfigService(settings), list(stored)).items():
         print(f"  {name}: {variable} in the environment wins over the imported value.")
+    if stored:
+        print(
+            "Running servers act on them within "
+            f"{settings.runtime_values_cache_seconds:g} s (RUNTIME_VALUES_CACHE_SECONDS)."
+        )
     return EXIT_OK
 
 

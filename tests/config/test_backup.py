@@ -194,6 +194,7 @@ async def test_restore_only_the_settings_into_another_database(
     )
     assert result.returncode == 0, result.stderr
     assert "Imported 3 runtime settings" in result.stdout
+    assert "Running servers act on them within 5 s" in result.stdout
     # Imported keys take the backup's values; a key the backup does not hold stays.
     assert _stored(scratch_database) == {**SAVED, "embedding_model": "mxbai"}
 
