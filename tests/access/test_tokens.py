@@ -6,8 +6,8 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,7 +19,7 @@ from hearth.access.tokens import new_token
 from hearth.app.factory import create_app
 from hearth.config.settings import Settings
 from hearth.log.redaction import Redactor
-from tests.support.app import ClientFor, served
+from tests.support.app import ClientFor, served, served_to_operator
 from tests.support.tokens import bearer, insert_token
 
 PASSWORD = "operator-password-for-token-tests"
@@ -50,19 +50,11 @@ def _row(database_url: str, name: str) -> dict[str, Any]:
     return dict(zip(columns, found, strict=True))
 
 
-@asynccontextmanager
-async def operator_client(
+def operator_client(
     make_settings: Callable[..., Settings],
-) -> AsyncIterator[httpx.AsyncClient]:
+) -> AbstractAsyncContextManager[httpx.AsyncClient]:
     """The app, and a client logged in as the operator, sending its CSRF token."""
-    async with served(create_app(make_settings(admin_password=PASSWORD))) as client:
-        token = (await client.get("/login")).json()["csrf_token"]
-        login = await client.post(
-            "/login", json={"password": PASSWORD}, headers={"X-CSRF-Token": token}
-        )
-        assert login.status_code == 200, login.text
-        client.headers["X-CSRF-Token"] = login.json()["csrf_token"]
-        yield client
+    return served_to_operator(make_settings(admin_password=PASSWORD))
 
 
 @pytest.mark.parametrize(("method", "path", "body", "scope", "allowed"), ROUTES)

@@ -4,33 +4,21 @@ did not name, llm_endpoint refuses credentials, and no page or answer shows a UR
 from __future__ import annotations
 
 import io
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from hearth.config import repository
 from hearth.config.settings import Settings
 from hearth.log import configure_logging
-from hearth.models import Setting
 from tests.config.test_config import operator_client
 from tests.support.fake_llm import FakeLLM, fake_llm
 from tests.support.services import free_port
 
 API_KEY = "sk-live-0f9e8d7c6b5a49382716"
 URL_SECRET = "S3CRET-in-the-url-5d1e"
-
-
-@pytest.fixture
-async def clean_settings(engine: AsyncEngine) -> AsyncIterator[None]:
-    """These tests commit through the app; empty the table before and after."""
-    async with engine.begin() as connection:
-        await connection.execute(sa.delete(Setting))
-    yield
-    async with engine.begin() as connection:
-        await connection.execute(sa.delete(Setting))
 
 
 def keys_received(server: FakeLLM) -> list[str]:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import httpx
@@ -23,7 +23,7 @@ from hearth.config.settings import Settings
 from hearth.log import configure_logging
 from hearth.log.redaction import SENSITIVE_KEY
 from hearth.models import Setting
-from tests.support.app import served
+from tests.support.app import served, served_to_operator
 from tests.support.fake_llm import black_hole, fake_ollama
 from tests.support.services import free_port
 
@@ -146,30 +146,12 @@ async def test_save_stores_only_what_the_operator_changed(db_session: AsyncSessi
 # --- the HTTP API ----------------------------------------------------------------------
 
 
-@asynccontextmanager
-async def operator_client(
+def operator_client(
     make_settings: Callable[..., Settings], **overrides: Any
-) -> AsyncIterator[httpx.AsyncClient]:
+) -> AbstractAsyncContextManager[httpx.AsyncClient]:
     """The app, and a client logged in as the operator, sending its CSRF token."""
     overrides.setdefault("admin_password", PASSWORD)
-    async with served(create_app(make_settings(**overrides))) as client:
-        token = (await client.get("/login")).json()["csrf_token"]
-        login = await client.post(
-            "/login", json={"password": PASSWORD}, headers={"X-CSRF-Token": token}
-        )
-        assert login.status_code == 200, login.text
-        client.headers["X-CSRF-Token"] = login.json()["csrf_token"]
-        yield client
-
-
-@pytest.fixture
-async def clean_settings(engine: AsyncEngine) -> AsyncIterator[None]:
-    """API tests commit through the app; empty the table before and after."""
-    async with engine.begin() as connection:
-        await connection.execute(sa.delete(Setting))
-    yield
-    async with engine.begin() as connection:
-        await connection.execute(sa.delete(Setting))
+    return served_to_operator(make_settings(**overrides))
 
 
 @pytest.mark.usefixtures("clean_settings")

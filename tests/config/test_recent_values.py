@@ -6,9 +6,7 @@ page always shows the database's. Real apps on the suite's PostgreSQL."""
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-from typing import Any
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -20,36 +18,12 @@ from hearth.config.recent import RecentValues
 from hearth.config.service import ConfigService
 from hearth.config.settings import Settings
 from hearth.models import Setting
-from tests.support.app import served
+from tests.support.app import served, served_to_operator
 from tests.support.process import TEST_SECRET_KEY
 from tests.support.services import free_port
 from tests.support.tokens import bearer, insert_token
 
 PASSWORD = "operator-password-for-recent-values"
-
-
-@pytest.fixture
-async def clean_settings(engine: AsyncEngine) -> AsyncIterator[None]:
-    """The apps commit; the table is emptied before and after."""
-    async with engine.begin() as connection:
-        await connection.execute(sa.delete(Setting))
-    yield
-    async with engine.begin() as connection:
-        await connection.execute(sa.delete(Setting))
-
-
-@asynccontextmanager
-async def operator(
-    make_settings: Callable[..., Settings], **overrides: Any
-) -> AsyncIterator[httpx.AsyncClient]:
-    async with served(create_app(make_settings(admin_password=PASSWORD, **overrides))) as client:
-        csrf = (await client.get("/login")).json()["csrf_token"]
-        login = await client.post(
-            "/login", json={"password": PASSWORD}, headers={"X-CSRF-Token": csrf}
-        )
-        assert login.status_code == 200, login.text
-        client.headers["X-CSRF-Token"] = login.json()["csrf_token"]
-        yield client
 
 
 async def llm_status(client: httpx.AsyncClient) -> str:
@@ -65,7 +39,9 @@ async def test_a_save_is_in_force_at_once_here_and_elsewhere_after_the_values_ke
 ) -> None:
     nowhere = f"http://127.0.0.1:{free_port()}"
     async with (
-        operator(make_settings, runtime_values_cache_seconds=60) as here,
+        served_to_operator(
+            make_settings(admin_password=PASSWORD, runtime_values_cache_seconds=60)
+        ) as here,
         served(create_app(make_settings(runtime_values_cache_seconds=60))) as replica,
         served(create_app(make_settings(runtime_values_cache_seconds=0))) as uncached,
     ):

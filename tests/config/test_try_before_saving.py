@@ -6,7 +6,7 @@ does not answer warns beside the field; the login page says why one is there."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -26,16 +26,6 @@ from tests.support.services import free_port
 
 HTML = {"Accept": "text/html"}
 HTMX = {"HX-Request": "true"}
-
-
-@pytest.fixture
-async def clean_settings(engine: AsyncEngine) -> AsyncIterator[None]:
-    """These tests commit through the app; empty the table before and after."""
-    async with engine.begin() as connection:
-        await connection.execute(sa.delete(Setting))
-    yield
-    async with engine.begin() as connection:
-        await connection.execute(sa.delete(Setting))
 
 
 async def stored(engine: AsyncEngine) -> dict[str, str]:

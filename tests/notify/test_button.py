@@ -4,8 +4,8 @@ notifier beside the app, and a bad URL refused at start-up."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,7 +20,7 @@ from hearth.db.unit import Sessions
 from hearth.errors import StartupError
 from hearth.models import AuditEvent, HealthEvent
 from tests.notify.receivers import JsonReceiver, eventually, silent_port, smtp_receiver, text_of
-from tests.support.app import served
+from tests.support.app import served, served_to_operator
 from tests.support.services import free_port
 
 PASSWORD = "operator-password-for-the-notify-tests"
@@ -28,19 +28,11 @@ TOKEN = "n0tify-T0ken-in-the-url"
 ROUTE = "/config/notifications/test"
 
 
-@asynccontextmanager
-async def operator(
+def operator(
     make_settings: Callable[..., Settings], **overrides: Any
-) -> AsyncIterator[httpx.AsyncClient]:
+) -> AbstractAsyncContextManager[httpx.AsyncClient]:
     """The app, and a client logged in as the operator, sending its CSRF token."""
-    async with served(create_app(make_settings(admin_password=PASSWORD, **overrides))) as client:
-        token = (await client.get("/login")).json()["csrf_token"]
-        login = await client.post(
-            "/login", json={"password": PASSWORD}, headers={"X-CSRF-Token": token}
-        )
-        assert login.status_code == 200, login.text
-        client.headers["X-CSRF-Token"] = login.json()["csrf_token"]
-        yield client
+    return served_to_operator(make_settings(admin_password=PASSWORD, **overrides))
 
 
 async def test_the_operator_sends_a_test_notification_to_every_receiver(

@@ -47,6 +47,22 @@ async def served(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
             yield client
 
 
+@asynccontextmanager
+async def served_to_operator(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The app for ``settings`` (which set ADMIN_PASSWORD), and a client logged in as the
+    operator, sending its session's CSRF token."""
+    assert settings.admin_password is not None, "the operator needs ADMIN_PASSWORD"
+    password = settings.admin_password.get_secret_value()
+    async with served(create_app(settings)) as client:
+        token = (await client.get("/login")).json()["csrf_token"]
+        login = await client.post(
+            "/login", json={"password": password}, headers={"X-CSRF-Token": token}
+        )
+        assert login.status_code == 200, login.text
+        client.headers["X-CSRF-Token"] = login.json()["csrf_token"]
+        yield client
+
+
 @pytest.fixture
 def client_for(make_settings: Callable[..., Settings]) -> ClientFor:
     """The real app on the suite's database, opened with keyword overrides of its settings."""
