@@ -125,12 +125,10 @@ class ConfigService:
 
     async def read_values(self, sessions: async_sessionmaker[AsyncSession] | None) -> RuntimeValues:
         """The recent values (``recent_values``), read in a session of their own if need
-        be; those of the environment and the defaults while the database is down (pages and
-        checks still work then)."""
+        be (a session connects only when it queries); those of the environment and the
+        defaults while the database is down (pages and checks still work then)."""
         if sessions is None:
             return self.values_without_database()
-        if (kept := self._recent.get()) is not None:
-            return dict(kept)
         try:
             async with sessions() as session:
                 return await self.recent_values(session)
