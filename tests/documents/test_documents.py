@@ -416,6 +416,13 @@ def test_search_answers_503_while_the_llm_is_away_and_recovers(
     assert search.status_code == 503
     assert "500" in search.json()["detail"]  # the LLM server's answer, in one line
 
+    llm.mode = "infinite"  # a vector pgvector cannot hold is the model's fault, not a 500
+    search = httpx.get(
+        f"{server.url}/documents/search", params={"q": "kalomi"}, headers=server.headers, timeout=10
+    )
+    assert search.status_code == 503
+    assert "not a list of finite numbers" in search.json()["detail"]
+
     deadline = time.monotonic() + 30
     document: dict[str, Any] = {}
     while time.monotonic() < deadline and not document.get("error"):

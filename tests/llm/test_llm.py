@@ -232,6 +232,20 @@ async def test_a_missing_vector_is_noticed(
     assert raised.value.message.endswith("answered 2 embeddings for 3 texts")
 
 
+@pytest.mark.parametrize("flavor", FLAVORS)
+async def test_an_embedding_pgvector_cannot_hold_is_refused(
+    server: FakeLLM, client: httpx.AsyncClient, flavor: str
+) -> None:
+    """1e999 parses as infinity, which pgvector refuses: a search would fail in the database
+    with a 500, and a worker storing it would fail on the same document at every run."""
+    server.mode = "infinite"
+    with pytest.raises(LLMUnavailable) as raised:
+        await FLAVORS[flavor](server, client, 5).embed(TEXTS, model=MODEL)
+    assert raised.value.message.endswith(
+        "answered an embedding that is not a list of finite numbers"
+    )
+
+
 async def test_embedding_nothing_asks_nothing(server: FakeLLM, client: httpx.AsyncClient) -> None:
     for adapter in (factory(server, client, 5) for factory in FLAVORS.values()):
         assert await adapter.embed([], model=MODEL) == []

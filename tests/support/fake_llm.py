@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import socket
 import sys
@@ -68,8 +69,9 @@ class FakeLLM(ThreadingHTTPServer):
 
     Chat answers echo the last user message; embeddings are ``fake_embedding``. ``mode``
     decides how every endpoint answers: ok, error (HTTP 500), garbage (not JSON), slow
-    (answers after ``delay`` seconds), shape (JSON without the expected fields) or short
-    (one embedding fewer than texts). ``received`` records every request.
+    (answers after ``delay`` seconds), shape (JSON without the expected fields), short
+    (one embedding fewer than texts) or infinite (an embedding holding ``1e999``, which a JSON
+    parser reads as infinity). ``received`` records every request.
     """
 
     daemon_threads = True
@@ -112,6 +114,8 @@ def _last_user_message(body: dict[str, Any]) -> str:
 def _embeddings(server: FakeLLM, body: dict[str, Any]) -> list[list[float]]:
     model = str(body.get("model") or "nomic-embed-text")
     vectors = [fake_embedding(text, model) for text in _texts(body)]
+    if server.mode == "infinite":
+        vectors[0][0] = math.inf  # written as 1e999 by _send
     return vectors[:-1] if server.mode == "short" else vectors
 
 
@@ -258,6 +262,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, status: int, body: Any) -> None:
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        if self.server.mode == "infinite":
+            # What a server that prints floats itself may write; json.dumps writes Infinity.
+            data = data.replace(b"Infinity", b"1e999")
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))

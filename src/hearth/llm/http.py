@@ -4,6 +4,7 @@ on the shape of an answer."""
 
 from __future__ import annotations
 
+import math
 import textwrap
 import time
 from http import HTTPStatus
@@ -169,7 +170,7 @@ def vectors(raw: object, count: int, *, url: str) -> list[list[float]]:
     for vector in raw:
         if not _is_vector(vector):
             raise LLMUnavailable(
-                f"{shown(url)} answered an embedding that is not a list of numbers"
+                f"{shown(url)} answered an embedding that is not a list of finite numbers"
             )
         result.append([float(x) for x in vector])
     if len({len(vector) for vector in result}) > 1:
@@ -178,10 +179,15 @@ def vectors(raw: object, count: int, *, url: str) -> list[list[float]]:
 
 
 def _is_vector(raw: object) -> bool:
+    # JSON has no infinity or NaN, but a parser reads 1e999 as infinity (and Python's, NaN as
+    # NaN): pgvector refuses either, so a search would fail in the database, and a worker
+    # storing it would fail on the same document at every run.
     return (
         isinstance(raw, list)
         and bool(raw)
-        and all(isinstance(x, int | float) and not isinstance(x, bool) for x in raw)
+        and all(
+            isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x) for x in raw
+        )
     )
 
 
