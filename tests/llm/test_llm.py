@@ -237,7 +237,7 @@ async def test_an_embedding_pgvector_cannot_hold_is_refused(
     server: FakeLLM, client: httpx.AsyncClient, flavor: str
 ) -> None:
     """1e999 parses as infinity, which pgvector refuses: a search would fail in the database
-    with a 500, and a worker storing it would fail on the same document at every run."""
+    with a 500, and a worker's store with an error that no document records."""
     server.mode = "infinite"
     with pytest.raises(LLMUnavailable) as raised:
         await FLAVORS[flavor](server, client, 5).embed(TEXTS, model=MODEL)

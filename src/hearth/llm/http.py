@@ -180,8 +180,8 @@ def vectors(raw: object, count: int, *, url: str) -> list[list[float]]:
 
 def _is_vector(raw: object) -> bool:
     # JSON has no infinity or NaN, but a parser reads 1e999 as infinity (and Python's, NaN as
-    # NaN): pgvector refuses either, so a search would fail in the database, and a worker
-    # storing it would fail on the same document at every run.
+    # NaN): pgvector refuses either, so a search would fail in the database (a 500), and a
+    # worker's store with a database error that no document records.
     return (
         isinstance(raw, list)
         and bool(raw)
