@@ -16,7 +16,7 @@ import psycopg
 
 from hearth.config.settings import Settings
 from hearth.db import driver
-from hearth.db.engine import CONNECT_TIMEOUT_SECONDS
+from hearth.db.driver import CONNECT_TIMEOUT_SECONDS
 from hearth.health import tasks as health_tasks
 from hearth.worker import app as worker_app
 from hearth.worker.heartbeat import HeartbeatStep

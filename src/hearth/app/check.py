@@ -84,6 +84,7 @@ def check_worker(settings: Settings, *, as_json: bool) -> int:
     every few seconds, on a Raspberry Pi too."""
     import psycopg
 
+    from hearth.db import driver
     from hearth.db.embedded import EmbeddedNotRunning, running_database_url
     from hearth.kit.text import first_line
     from hearth.worker import repository
@@ -93,7 +94,7 @@ def check_worker(settings: Settings, *, as_json: bool) -> int:
     ok = False
     try:
         url = running_database_url(settings.database_url, settings.hearth_data_dir)
-        with psycopg.connect(_libpq_url(url), connect_timeout=3) as connection:
+        with driver.connect(url) as connection:
             age = repository.seconds_since_report(connection, host_name())
     except EmbeddedNotRunning as exc:
         detail = f"no database to read heartbeats from: {exc.message}"
@@ -112,9 +113,3 @@ def check_worker(settings: Settings, *, as_json: bool) -> int:
         else detail
     )
     return 0 if ok else 1
-
-
-def _libpq_url(url: str) -> str:
-    """SQLAlchemy's ``postgresql+psycopg://`` as the ``postgresql://`` libpq reads."""
-    scheme, rest = url.split("://", 1)
-    return f"{scheme.split('+', 1)[0]}://{rest}"

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import psycopg
 
-from hearth.db.engine import CONNECT_TIMEOUT_SECONDS
 from hearth.kit.urls import libpq_url
+
+# How long a connection attempt waits for the database to answer, here and in the engines:
+# a host that accepts connections and never answers must not hold a caller until TCP gives up.
+CONNECT_TIMEOUT_SECONDS = 3
 
 
 def connect(database_url: str, *, autocommit: bool = False) -> psycopg.Connection:

@@ -17,6 +17,7 @@ from tenacity import (
 )
 
 from hearth import traces
+from hearth.db.driver import CONNECT_TIMEOUT_SECONDS
 from hearth.errors import StartupError
 from hearth.kit.checks import CheckResult
 from hearth.kit.text import first_line
@@ -26,7 +27,6 @@ log = get_logger(__name__)
 
 # The longest wait between two start-up connection attempts.
 MAX_RETRY_DELAY_SECONDS = 10.0
-CONNECT_TIMEOUT_SECONDS = 3
 
 _VERSION_QUERY = text(
     "SELECT current_setting('server_version'),"

@@ -20,7 +20,7 @@ from celery.signals import worker_shutdown
 from sqlalchemy import create_engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from hearth.db.engine import CONNECT_TIMEOUT_SECONDS
+from hearth.db.driver import CONNECT_TIMEOUT_SECONDS
 from hearth.kit.text import first_line
 from hearth.log import get_logger
 from hearth.worker import repository
