@@ -84,15 +84,17 @@ def _request_span(spans: list[Span]) -> Span | None:
 
 
 def _trace_of_the_request(receiver: OTLPReceiver) -> tuple[Span, list[Span]]:
-    """The request's span and every span of its trace, once the LLM call has arrived."""
+    """The request's span and every span of its trace, once the task's span has arrived: it
+    ends last (after the LLM call and the store, its children), and a process exports its
+    spans in the order they end."""
 
     def complete(spans: list[Span]) -> bool:
         request = _request_span(spans)
         return request is not None and any(
-            s.trace_id == request.trace_id and _url(s).endswith("/api/embed") for s in spans
+            s.trace_id == request.trace_id and s.name == f"run/{EMBED_TASK}" for s in spans
         )
 
-    spans = receiver.wait_for(complete, what="trace from POST /documents to the LLM call")
+    spans = receiver.wait_for(complete, what="trace from POST /documents to the end of its task")
     request = _request_span(spans)
     assert request is not None
     return request, [s for s in spans if s.trace_id == request.trace_id]
