@@ -46,8 +46,9 @@ test: test-needs lint typecheck test-compose test-systemd pytest ## lint, type-c
 	$(UV) sync --locked --all-extras --compile-bytecode --quiet
 	@touch $@
 
+# The 20 slowest tests are listed at the end: make test has 30 minutes on a 2-core machine.
 pytest: .venv/.compiled test-needs ## run the tests only, with branch coverage of src/hearth
-	$(RUN) pytest --cov=hearth --cov-branch --cov-report=term-missing:skip-covered
+	$(RUN) pytest --cov=hearth --cov-branch --cov-report=term-missing:skip-covered --durations=20
 
 # The tests that need none of what the markers name (pyproject.toml): no service, no
 # Chromium, no Dovecot, no nginx, no systemd, no PostgreSQL of their own. Without coverage,
