@@ -12,6 +12,7 @@ from pydantic import SecretStr
 from hearth.errors import HearthError
 from hearth.kit.bound import BoundSecret
 from hearth.kit.urls import origin
+from hearth.llm import http
 from hearth.llm.adapter import ChatMessage, LLMAdapter, LLMUnavailable, UnconfiguredLLM
 from hearth.llm.circuit import Circuit
 from hearth.llm.ollama import OllamaAdapter
@@ -244,6 +245,40 @@ async def test_an_embedding_pgvector_cannot_hold_is_refused(
     assert raised.value.message.endswith(
         "answered an embedding that is not a list of finite numbers"
     )
+
+
+@pytest.mark.parametrize("flavor", FLAVORS)
+async def test_an_embedding_beyond_32_bit_floats_is_refused(
+    server: FakeLLM, client: httpx.AsyncClient, flavor: str
+) -> None:
+    """1e300 is finite, but pgvector stores 32-bit floats: it would fail in the database as
+    infinity does."""
+    server.mode = "huge"
+    with pytest.raises(LLMUnavailable) as raised:
+        await FLAVORS[flavor](server, client, 5).embed(TEXTS, model=MODEL)
+    assert raised.value.message.endswith(
+        "answered an embedding holding a number beyond ±3.4e38, which pgvector's 32-bit floats "
+        "cannot hold"
+    )
+
+
+@pytest.mark.parametrize(
+    ("vector", "says"),
+    [
+        ([0.5, 10**400], "beyond ±3.4e38"),  # an int too large for a float, not an OverflowError
+        ([0.5, -3.5e38], "beyond ±3.4e38"),
+        ([0.5, float("nan")], "not a list of finite numbers"),
+        ([0.5, True], "not a list of finite numbers"),
+        ([], "not a list of finite numbers"),
+    ],
+)
+def test_what_is_wrong_with_an_embedding_is_named(vector: list[object], says: str) -> None:
+    with pytest.raises(LLMUnavailable) as raised:
+        http.vectors([vector], 1, url="http://127.0.0.1:11434")
+    assert says in raised.value.message
+    assert http.vectors([[0.5, -3.4e38, 7]], 1, url="http://127.0.0.1:11434") == [
+        [0.5, -3.4e38, 7.0]
+    ]
 
 
 async def test_embedding_nothing_asks_nothing(server: FakeLLM, client: httpx.AsyncClient) -> None:

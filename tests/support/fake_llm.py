@@ -70,8 +70,9 @@ class FakeLLM(ThreadingHTTPServer):
     Chat answers echo the last user message; embeddings are ``fake_embedding``. ``mode``
     decides how every endpoint answers: ok, error (HTTP 500), garbage (not JSON), slow
     (answers after ``delay`` seconds), shape (JSON without the expected fields), short
-    (one embedding fewer than texts) or infinite (an embedding holding ``1e999``, which a JSON
-    parser reads as infinity). ``received`` records every request.
+    (one embedding fewer than texts), infinite (an embedding holding ``1e999``, which a JSON
+    parser reads as infinity) or huge (one holding ``1e300``: finite, beyond a 32-bit float).
+    ``received`` records every request.
     """
 
     daemon_threads = True
@@ -100,6 +101,9 @@ FakeOllama = FakeLLM  # its name from when it spoke only Ollama's API
 
 Reply = tuple[int, Any]
 
+# The number the first embedding holds in the modes that answer one a vector cannot hold.
+_ODD_NUMBERS = {"infinite": b"1e999", "huge": b"1e300"}
+
 
 def _texts(body: dict[str, Any]) -> list[str]:
     given = body.get("input", [])
@@ -114,8 +118,8 @@ def _last_user_message(body: dict[str, Any]) -> str:
 def _embeddings(server: FakeLLM, body: dict[str, Any]) -> list[list[float]]:
     model = str(body.get("model") or "nomic-embed-text")
     vectors = [fake_embedding(text, model) for text in _texts(body)]
-    if server.mode == "infinite":
-        vectors[0][0] = math.inf  # written as 1e999 by _send
+    if server.mode in _ODD_NUMBERS:
+        vectors[0][0] = math.inf  # written as the mode's number by _send
     return vectors[:-1] if server.mode == "short" else vectors
 
 
@@ -262,9 +266,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, status: int, body: Any) -> None:
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
-        if self.server.mode == "infinite":
+        if (number := _ODD_NUMBERS.get(self.server.mode)) is not None:
             # What a server that prints floats itself may write; json.dumps writes Infinity.
-            data = data.replace(b"Infinity", b"1e999")
+            data = data.replace(b"Infinity", number)
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))

@@ -160,7 +160,8 @@ def text(payload: object, path: tuple[str | int, ...], *, url: str) -> str:
 
 
 def vectors(raw: object, count: int, *, url: str) -> list[list[float]]:
-    """``raw`` checked to be ``count`` vectors of numbers, all of one length."""
+    """``raw`` checked to be ``count`` vectors of numbers pgvector can hold, all of one
+    length."""
     if not isinstance(raw, list):
         raise LLMUnavailable(f"{shown(url)} answered no list of embeddings")
     if len(raw) != count:
@@ -169,26 +170,42 @@ def vectors(raw: object, count: int, *, url: str) -> list[list[float]]:
     result = []
     for vector in raw:
         if not _is_vector(vector):
-            raise LLMUnavailable(
-                f"{shown(url)} answered an embedding that is not a list of finite numbers"
-            )
+            raise LLMUnavailable(f"{shown(url)} answered an embedding {_what_is_wrong(vector)}")
         result.append([float(x) for x in vector])
     if len({len(vector) for vector in result}) > 1:
         raise LLMUnavailable(f"{shown(url)} answered embeddings of different lengths")
     return result
 
 
-def _is_vector(raw: object) -> bool:
-    # JSON has no infinity or NaN, but a parser reads 1e999 as infinity (and Python's, NaN as
-    # NaN): pgvector refuses either, so a search would fail in the database (a 500), and a
-    # worker's store with a database error that no document records.
+# pgvector stores 32-bit floats. JSON has no infinity or NaN, but a parser reads 1e999 as
+# infinity (and Python's, NaN as NaN), and 1e300 is a float no 32-bit float holds: pgvector
+# refuses each, so a search would fail in the database (a 500), and a worker's store with a
+# database error that no document records.
+FLOAT32_MAX = 3.4028234663852886e38
+
+
+def _is_storable(x: object) -> bool:
+    """A number pgvector can hold (NaN fails the comparison too)."""
     return (
-        isinstance(raw, list)
-        and bool(raw)
-        and all(
-            isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x) for x in raw
-        )
+        isinstance(x, int | float) and not isinstance(x, bool) and -FLOAT32_MAX <= x <= FLOAT32_MAX
     )
+
+
+def _is_vector(raw: object) -> bool:
+    return isinstance(raw, list) and bool(raw) and all(_is_storable(x) for x in raw)
+
+
+def _what_is_wrong(vector: object) -> str:
+    """Why ``vector``, which ``_is_vector`` refused, is no embedding Hearth can store."""
+    if isinstance(vector, list) and vector and all(_is_finite(x) for x in vector):
+        return "holding a number beyond ±3.4e38, which pgvector's 32-bit floats cannot hold"
+    return "that is not a list of finite numbers"
+
+
+def _is_finite(x: object) -> bool:
+    if isinstance(x, bool) or not isinstance(x, int | float):
+        return False
+    return isinstance(x, int) or math.isfinite(x)  # an int of any size is finite
 
 
 def _server_error(response: httpx.Response) -> str:
